@@ -1,0 +1,96 @@
+"""Cross-cutting request handling: request id, access log and metrics, error rendering."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from backend import keys
+from backend.api.surfaces import error_response
+from backend.errors import ApiError, internal_error
+from backend.jsonutil import dumps
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+access_log = logging.getLogger("backend.access")
+error_log = logging.getLogger("backend.errors")
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "Некорректный запрос."),
+    401: ("not_authenticated", "Учетные данные не были предоставлены."),
+    403: ("permission_denied", "У вас недостаточно прав для выполнения данного действия."),
+    404: ("not_found", "Не найдено."),
+    405: ("method_not_allowed", "Метод не разрешён."),
+    406: ("not_acceptable", "Неприемлемый формат ответа."),
+    408: ("request_timeout", "Время ожидания запроса истекло."),
+    411: ("length_required", "Требуется заголовок Content-Length."),
+    413: ("request_too_large", "Слишком большой запрос."),
+    414: ("uri_too_long", "Слишком длинный адрес запроса."),
+    415: ("unsupported_media_type", "Неподдерживаемый тип данных."),
+    429: ("rate_limited", "Слишком много запросов. Попробуйте позже."),
+}
+
+
+def from_http(exc: web.HTTPException) -> ApiError:
+    """An aiohttp HTTP error (router 404/405, client_max_size 413) as our ApiError."""
+    code, message = HTTP_ERRORS.get(exc.status, ("http_error", exc.reason))
+    headers = {name: exc.headers[name] for name in ("Allow", "Retry-After") if name in exc.headers}
+    return ApiError(exc.status, code, message, headers=headers)
+
+
+def _route_name(request: web.Request) -> str:
+    info = request.match_info
+    if info.http_exception is not None:
+        return "unmatched"
+    resource = info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id, then time, count and log it once it is answered."""
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[keys.REQUEST_ID] = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        if not response.prepared:
+            response.headers["X-Request-ID"] = request_id
+        return response
+    finally:
+        elapsed = time.perf_counter() - started
+        route = _route_name(request)
+        metrics = request.app[keys.METRICS]
+        metrics.http_requests.labels(request.method, route, str(status)).inc()
+        metrics.http_latency.labels(request.method, route).observe(elapsed)
+        access_log.info("request", extra={"request_id": request_id, "method": request.method,
+                                          "path": request.path, "status": status,
+                                          "duration_ms": round(elapsed * 1000, 2),
+                                          "remote": request.remote})
+
+
+@web.middleware
+async def render_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into the body style of the request's surface; never leak a traceback."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return error_response(request, err, dumps)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(request, from_http(exc), dumps)
+    except Exception:
+        request_id = request.get(keys.REQUEST_ID, "-")
+        error_log.exception("unhandled error", extra={"request_id": request_id, "path": request.path})
+        return error_response(request, internal_error(request_id), dumps)

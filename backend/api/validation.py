@@ -1,0 +1,139 @@
+"""Input parsing at the edge: one path for JSON bodies and one for query strings (STYLE 2.7)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from backend import keys
+from backend.errors import ApiError
+from backend.jsonutil import loads
+
+M = TypeVar("M", bound=BaseModel)
+
+JSON_TYPES = frozenset({"application/json"})
+
+# pydantic error type -> Russian message in DRF's voice; unknown types fall back to pydantic's text.
+MESSAGES: dict[str, str] = {
+    "missing": "Обязательное поле.",
+    "string_type": "Ожидается строка.",
+    "string_too_short": "Убедитесь, что это поле содержит не менее {min_length} символов.",
+    "string_too_long": "Убедитесь, что это поле содержит не более {max_length} символов.",
+    "string_pattern_mismatch": "Значение имеет неверный формат.",
+    "int_type": "Требуется целочисленное значение.",
+    "int_parsing": "Требуется целочисленное значение.",
+    "int_from_float": "Требуется целочисленное значение.",
+    "float_parsing": "Требуется численное значение.",
+    "decimal_parsing": "Требуется численное значение.",
+    "decimal_type": "Требуется численное значение.",
+    "decimal_max_places": "Убедитесь, что в числе не более {decimal_places} знаков после запятой.",
+    "decimal_max_digits": "Убедитесь, что в числе не более {max_digits} цифр.",
+    "bool_type": "Требуется логическое значение.",
+    "bool_parsing": "Требуется логическое значение.",
+    "greater_than_equal": "Убедитесь, что значение больше либо равно {ge}.",
+    "greater_than": "Убедитесь, что значение больше {gt}.",
+    "less_than_equal": "Убедитесь, что значение меньше либо равно {le}.",
+    "less_than": "Убедитесь, что значение меньше {lt}.",
+    "literal_error": "Значение не является допустимым вариантом: {expected}.",
+    "enum": "Значение не является допустимым вариантом: {expected}.",
+    "date_parsing": "Неправильный формат даты. Используйте формат YYYY-MM-DD.",
+    "date_from_datetime_parsing": "Неправильный формат даты. Используйте формат YYYY-MM-DD.",
+    "date_type": "Неправильный формат даты. Используйте формат YYYY-MM-DD.",
+    "time_parsing": "Неправильный формат времени. Используйте формат hh:mm:ss.",
+    "time_type": "Неправильный формат времени. Используйте формат hh:mm:ss.",
+    "datetime_parsing": "Неправильный формат даты и времени.",
+    "model_type": "Ожидается объект JSON.",
+    "dict_type": "Ожидается объект JSON.",
+    "list_type": "Ожидается список.",
+    "uuid_parsing": "Неправильный UUID.",
+    "value_error": "{error}",
+    "assertion_error": "{error}",
+    "extra_forbidden": "Лишнее поле.",
+}
+
+
+def _message(item: Any) -> str:
+    template = MESSAGES.get(item["type"])
+    if template is None:
+        return str(item["msg"])
+    context = dict(item.get("ctx") or {})
+    if "error" in context:
+        context["error"] = str(context["error"]).removeprefix("Value error, ")
+    try:
+        return template.format(**context)
+    except (KeyError, IndexError):
+        return str(item["msg"])
+
+
+def fields_of(exc: ValidationError) -> dict[str, list[str]]:
+    """Field name -> messages, the DRF shape; errors without a location go to non_field_errors."""
+    fields: dict[str, list[str]] = {}
+    for item in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "non_field_errors"
+        fields.setdefault(where, []).append(_message(item))
+    return fields
+
+
+def invalid_input(exc: ValidationError) -> ApiError:
+    """One ApiError for any pydantic failure; malformed JSON is a parse error, not a field error."""
+    for item in exc.errors(include_url=False):
+        if item["type"] == "json_invalid":
+            return ApiError(400, "parse_error", "Некорректный JSON в теле запроса.")
+    return ApiError(400, "validation_error", "Неверные данные.", fields=fields_of(exc))
+
+
+def unsupported_media_type(expected: str = "JSON") -> ApiError:
+    return ApiError(415, "unsupported_media_type", f"Неподдерживаемый тип данных. Ожидается {expected}.")
+
+
+def payload_too_large(limit: int) -> ApiError:
+    return ApiError(413, "request_too_large", f"Слишком большой запрос: не более {limit} байт.")
+
+
+async def read_body(request: web.Request, limit: int | None = None) -> bytes:
+    """The raw body, refused with 413 past `limit` (default MAX_BODY_SIZE)."""
+    limit = limit or request.app[keys.CONFIG].max_body
+    if request.content_length is not None and request.content_length > limit:
+        raise payload_too_large(limit)
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise payload_too_large(limit)
+    return body
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """Parse and validate a JSON body into `model` in one pass."""
+    if request.content_type not in JSON_TYPES:
+        raise unsupported_media_type()
+    body = await read_body(request)
+    if not body.strip():
+        raise ApiError(400, "parse_error", "Пустое тело запроса: ожидается JSON.")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise invalid_input(exc) from None
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """A JSON object without a schema (for hand-checked bodies such as PATCH of a generic resource)."""
+    if request.content_type not in JSON_TYPES:
+        raise unsupported_media_type()
+    body = await read_body(request)
+    try:
+        value = loads(body)
+    except ValueError:
+        raise ApiError(400, "parse_error", "Некорректный JSON в теле запроса.") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "validation_error", "Неверные данные.",
+                       fields={"non_field_errors": ["Ожидается объект JSON."]})
+    return value
+
+
+def read_query(request: web.Request, model: type[M]) -> M:
+    """Validate the query string into `model` (unknown values → 400, never 500)."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise invalid_input(exc) from None

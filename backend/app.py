@@ -1,0 +1,50 @@
+"""The application factory: assembly only, no I/O (STYLE 2.4)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from backend import keys
+from backend.api.middlewares import observe, render_errors
+from backend.config import Config
+from backend.db import make_engine
+from backend.kv import redis_ctx
+from backend.ops import health
+from backend.ops.metrics import Metrics
+
+
+async def db_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the SQLAlchemy engine (asyncpg pool) for the app's lifetime."""
+    config = app[keys.CONFIG]
+    if config.database_url is None:
+        raise RuntimeError("DATABASE_URL is not set (run.py starts an embedded PostgreSQL when it is missing)")
+    engine = make_engine(config.database_url, pool_size=config.db_pool_size,
+                         max_overflow=config.db_max_overflow)
+    pool = engine.pool
+    app[keys.METRICS].watch_pool(lambda: {"checked_out": pool.checkedout(),  # type: ignore[attr-defined]
+                                          "idle": pool.checkedin()})          # type: ignore[attr-defined]
+    app[keys.DB] = engine
+    yield
+    await engine.dispose()
+
+
+def create_app(config: Config) -> web.Application:
+    """Build the whole service for `config`; run.py, gunicorn and the tests all call this."""
+    app = web.Application(
+        middlewares=[observe, render_errors],   # outermost first
+        # The photo limit is the largest body any route takes; JSON routes enforce MAX_BODY_SIZE
+        # themselves while reading (backend.api.validation.read_body).
+        client_max_size=max(config.max_body, config.max_photo),
+    )
+    app[keys.CONFIG] = config
+    app[keys.METRICS] = Metrics()
+    app[keys.INSTANCE] = config.instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    app.cleanup_ctx.extend([db_ctx, redis_ctx])
+    for domain in (health,):
+        domain.setup(app)
+    return app

@@ -1,0 +1,1 @@
+"""Identity: users, roles, permissions, passwords, JWT, refresh tokens, sessions, app tokens."""

@@ -1,0 +1,177 @@
+"""Configuration: the only module that reads the environment (SPEC §11.1–2)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A variable of the environment could not be parsed; the message names it."""
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A limit written COUNT/SECONDS (SPEC §11.2)."""
+
+    count: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, name: str, raw: str) -> Rate:
+        count, sep, seconds = raw.partition("/")
+        try:
+            rate = cls(int(count), int(seconds))
+        except ValueError:
+            raise ConfigError(f"{name} must be COUNT/SECONDS, got {raw!r}") from None
+        if not sep or rate.count <= 0 or rate.seconds <= 0:
+            raise ConfigError(f"{name} must be COUNT/SECONDS with positive numbers, got {raw!r}")
+        return rate
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> Rate:
+    return Rate.parse(name, env.get(name) or default)
+
+
+def _jwt_keys(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """JWT_SECRETS=kid1:s1,kid2:s2 (first signs, all verify); JWT_SECRET=s alone is kid k1."""
+    many = env.get("JWT_SECRETS")
+    if many:
+        keys = []
+        for item in many.split(","):
+            kid, sep, secret = item.strip().partition(":")
+            if not sep or not kid or not secret:
+                raise ConfigError("JWT_SECRETS must be kid:secret,kid:secret")
+            keys.append((kid, secret))
+        return tuple(keys)
+    single = env.get("JWT_SECRET")
+    if single:
+        return (("k1", single),)
+    # No secret configured: a per-process random key keeps a dev server safe but makes tokens
+    # instance-local, so run.py refuses this for several instances (README).
+    return (("dev", os.urandom(32).hex()),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """Every setting of the service, typed; tests derive variants with dataclasses.replace."""
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = ""
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    max_body: int = 1 << 20
+    max_photo: int = 5 << 20
+    log_level: str = "INFO"
+    trust_proxy: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    cookie_secure: bool = False
+    session_ttl: int = 30 * 24 * 3600
+    jwt_keys: tuple[tuple[str, str], ...] = field(default_factory=lambda: (("k1", "test-secret-" + "x" * 32),))
+    access_ttl: float = 3600.0
+    refresh_ttl: float = 2592000.0
+    password_min_length: int = 8
+    login_failure_limit: Rate = Rate(5, 900)
+    reservation_ttl: float = 900.0
+    sweep_interval: float = 2.0
+    callup_code_ttl: float = 300.0
+    callup_sim_delay: float = 2.0
+    callup_call_timeout: float = 60.0
+    callup_max_attempts: int = 3
+    callup_prefixes: tuple[str, ...] = ("7487260", "7487261")
+    callup_phone_limit: Rate = Rate(3, 600)
+    callup_app_rate: Rate = Rate(60, 60)
+    callup_provider: str = "simulated"
+    callup_provider_url: str | None = None
+    callup_provider_secret: str = "callup-dev-secret"
+    ws_heartbeat: float = 30.0
+    ws_send_buffer: int = 1 << 20
+    ws_rate: int = 20
+    ws_auth_timeout: float = 10.0
+    instance: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
+        """Read and check every variable once; a bad value fails at start with its name."""
+        provider = env.get("CALLUP_PROVIDER", "simulated")
+        if provider not in {"simulated", "http"}:
+            raise ConfigError("CALLUP_PROVIDER must be simulated or http")
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            redis_prefix=env.get("REDIS_PREFIX", ""),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 10),
+            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10),
+            max_body=_int(env, "MAX_BODY_SIZE", 1 << 20),
+            max_photo=_int(env, "MAX_PHOTO_SIZE", 5 << 20),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            trust_proxy=_bool(env, "TRUST_PROXY", False),
+            allowed_origins=_list(env, "ALLOWED_ORIGINS"),
+            cookie_secure=_bool(env, "COOKIE_SECURE", False),
+            session_ttl=_int(env, "SESSION_TTL", 30 * 24 * 3600),
+            jwt_keys=_jwt_keys(env),
+            access_ttl=_seconds(env, "ACCESS_TTL", 3600),
+            refresh_ttl=_seconds(env, "REFRESH_TTL", 2592000),
+            password_min_length=_int(env, "PASSWORD_MIN_LENGTH", 8),
+            login_failure_limit=_rate(env, "LOGIN_FAILURE_LIMIT", "5/900"),
+            reservation_ttl=_seconds(env, "RESERVATION_TTL", 900),
+            sweep_interval=_seconds(env, "SWEEP_INTERVAL", 2),
+            callup_code_ttl=_seconds(env, "CALLUP_CODE_TTL", 300),
+            callup_sim_delay=_seconds(env, "CALLUP_SIM_DELAY", 2),
+            callup_call_timeout=_seconds(env, "CALLUP_CALL_TIMEOUT", 60),
+            callup_max_attempts=_int(env, "CALLUP_MAX_ATTEMPTS", 3),
+            callup_prefixes=_list(env, "CALLUP_PREFIXES", ("7487260", "7487261")),
+            callup_phone_limit=_rate(env, "CALLUP_PHONE_LIMIT", "3/600"),
+            callup_app_rate=_rate(env, "CALLUP_APP_RATE", "60/60"),
+            callup_provider=provider,
+            callup_provider_url=env.get("CALLUP_PROVIDER_URL") or None,
+            callup_provider_secret=env.get("CALLUP_PROVIDER_SECRET", "callup-dev-secret"),
+            ws_heartbeat=_seconds(env, "WS_HEARTBEAT", 30),
+            ws_send_buffer=_int(env, "WS_SEND_BUFFER", 1 << 20),
+            ws_rate=_int(env, "WS_RATE", 20),
+            ws_auth_timeout=_seconds(env, "WS_AUTH_TIMEOUT", 10),
+        )

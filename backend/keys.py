@@ -1,0 +1,24 @@
+"""Every typed application and request key, in one place (STYLE 2.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from backend.auth.principal import Principal
+from backend.config import Config
+from backend.ops.metrics import Metrics
+
+CONFIG = web.AppKey("config", Config)
+DB = web.AppKey("db", AsyncEngine)
+REDIS = web.AppKey("redis", Redis)
+METRICS = web.AppKey("metrics", Metrics)
+
+PRINCIPAL = web.RequestKey("principal", Principal)   # set once by the auth middleware; absent = anonymous
+REQUEST_ID = web.RequestKey("request_id", str)
+
+INSTANCE = web.AppKey("instance", str)                       # unique per process (SPEC §11.4)
+CONNECTION_COUNT = web.AppKey("connection_count", Callable[[], int])   # set by realtime

@@ -1,0 +1,1 @@
+"""Operations: health, metrics, OpenAPI and docs, the operator dashboard page."""

@@ -1,0 +1,5 @@
+"""Imports every domain's tables so `backend.db.metadata` holds the whole schema (schema test, CRUD)."""
+
+from backend.auth import tables as auth_tables
+
+__all__ = ["auth_tables"]

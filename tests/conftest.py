@@ -1,0 +1,75 @@
+"""Fixtures: real PostgreSQL and Redis for the session, a fresh database per test, app instances."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from backend.app import create_app
+from backend.config import Config
+from tests.services import EmbeddedServers, Services
+
+AppFactory = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture(scope="session")
+def embedded() -> Iterator[tuple[str, str]]:
+    servers = EmbeddedServers()
+    try:
+        yield servers.start()
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="session")
+async def services(embedded: tuple[str, str]) -> AsyncIterator[Services]:
+    pg_url, redis_url = embedded
+    svc = Services(admin_url=pg_url, redis_url=redis_url)
+    await svc.prepare_template()
+    yield svc
+    await svc.drop_all()
+
+
+@pytest.fixture
+async def config(services: Services) -> Config:
+    """A fresh migrated database and a private Redis key prefix for this test."""
+    return Config(
+        database_url=await services.fresh_database(),
+        redis_url=services.redis_url,
+        redis_prefix=f"t{uuid.uuid4().hex[:8]}:",
+        jwt_keys=(("k1", "test-secret-" + uuid.uuid4().hex),),
+        ws_heartbeat=5.0,
+        sweep_interval=0.2,
+        callup_sim_delay=0.1,
+        instance="",
+    )
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Callable[..., Awaitable[TestClient]], config: Config) -> AppFactory:
+    """Start one more app instance (same database and Redis unless told otherwise)."""
+    async def start(cfg: Config | None = None, *, setup: Callable[[web.Application], None] | None = None,
+                    **overrides: object) -> TestClient:
+        chosen = dataclasses.replace(cfg or config, **overrides)  # type: ignore[arg-type]
+        app = create_app(chosen)
+        if setup is not None:
+            setup(app)
+        return await aiohttp_client(app)
+    return start
+
+
+@pytest.fixture
+async def client(make_client: AppFactory) -> TestClient:
+    """One app instance over real HTTP."""
+    return await make_client()
+
+
+@pytest.fixture
+async def two_apps(make_client: AppFactory) -> tuple[TestClient, TestClient]:
+    """Two instances on one database and one Redis, like two processes behind a balancer."""
+    return await make_client(), await make_client()

@@ -1,0 +1,69 @@
+"""Health and metrics endpoints (SPEC §9)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient
+
+from backend.config import Config
+from backend.embedded import EmbeddedPostgres
+from backend.migrations import migrate
+
+
+async def test_live_and_ready(client: TestClient) -> None:
+    resp = await client.get("/health/live")
+    assert resp.status == 200
+    assert (await resp.json())["status"] == "ok"
+    for path in ("/health/ready", "/health"):
+        resp = await client.get(path)
+        body = await resp.json()
+        assert resp.status == 200, body
+        assert body["status"] == "ok" and body["db"] == "ok" and body["redis"] == "ok"
+        assert body["instance"] and isinstance(body["connections"], int)
+        assert resp.headers["X-Request-ID"]
+
+
+async def test_instances_have_distinct_ids(two_apps: tuple[TestClient, TestClient]) -> None:
+    a, b = two_apps
+    ida = (await (await a.get("/health")).json())["instance"]
+    idb = (await (await b.get("/health")).json())["instance"]
+    assert ida != idb
+
+
+async def test_ready_is_503_while_database_is_down_and_recovers(make_client, config: Config, tmp_path: Path) -> None:
+    pg = EmbeddedPostgres(tmp_path / "pg", fsync=False)
+    url = await asyncio.to_thread(pg.start)
+    try:
+        await migrate(url)
+        client: TestClient = await make_client(dataclasses.replace(config, database_url=url))
+        assert (await client.get("/health/ready")).status == 200
+        await asyncio.to_thread(pg.stop)
+        resp = await client.get("/health/ready")
+        body = await resp.json()
+        assert resp.status == 503 and body["db"] == "down" and body["status"] == "down"
+        assert (await client.get("/health/live")).status == 200
+        await asyncio.to_thread(pg.start)
+        resp = await client.get("/health/ready")
+        assert resp.status == 200, await resp.text()
+    finally:
+        await asyncio.to_thread(pg.stop)
+
+
+async def test_degraded_while_redis_is_unreachable(make_client) -> None:
+    client: TestClient = await make_client(redis_url="redis://127.0.0.1:1/0")
+    resp = await client.get("/health/ready")
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] == "degraded" and body["redis"] == "down"
+
+
+async def test_metrics_count_requests_by_route_and_status(client: TestClient) -> None:
+    await client.get("/health/live")
+    await client.get("/no/such/route")
+    text = await (await client.get("/metrics")).text()
+    assert 'http_requests_total{method="GET",route="/health/live",status="200"} 1.0' in text
+    assert 'route="unmatched",status="404"' in text
+    assert "http_request_duration_seconds_bucket" in text
+    assert "db_pool_connections" in text

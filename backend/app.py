@@ -14,7 +14,7 @@ from backend.api.middlewares import observe, render_errors
 from backend.config import Config
 from backend.db import make_engine
 from backend.kv import redis_ctx
-from backend.ops import health
+from backend.ops import health, openapi
 from backend.ops.metrics import Metrics
 
 
@@ -45,6 +45,6 @@ def create_app(config: Config) -> web.Application:
     app[keys.METRICS] = Metrics()
     app[keys.INSTANCE] = config.instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     app.cleanup_ctx.extend([db_ctx, redis_ctx])
-    for domain in (health,):
+    for domain in (health, openapi):
         domain.setup(app)
     return app

@@ -22,3 +22,5 @@ REQUEST_ID = web.RequestKey("request_id", str)
 
 INSTANCE = web.AppKey("instance", str)                       # unique per process (SPEC §11.4)
 CONNECTION_COUNT = web.AppKey("connection_count", Callable[[], int])   # set by realtime
+ENDPOINTS = web.AppKey("endpoints", list)                    # backend.api.routing.Endpoint records
+OPENAPI_CACHE = web.AppKey("openapi_cache", dict)            # built on first request, routes are frozen then

@@ -31,13 +31,18 @@ def envelope(err: ApiError) -> Body:
 
 
 def detail(err: ApiError) -> Body:
-    """Token auth: {"detail", "code"}; an invalid body is 422 and also lists the fields."""
+    """Operations paths: {"detail", "code"} (and the fields, if any)."""
+    body: dict[str, Any] = {"detail": err.message, "code": err.code}
     if err.fields:
-        errors = [{"field": field, "message": message}
-                  for field, messages in err.fields.items() for message in messages]
-        status = 422 if err.status == 400 else err.status
-        return status, {"detail": err.message, "code": err.code, "errors": errors}
-    return err.status, {"detail": err.message, "code": err.code}
+        body["errors"] = [{"field": field, "message": message}
+                          for field, messages in err.fields.items() for message in messages]
+    return err.status, body
+
+
+def token_auth(err: ApiError) -> Body:
+    """Token auth (/auth/*): the detail style, where any invalid body is 422 (seed 003)."""
+    status, body = detail(err)
+    return (422 if status == 400 else status), body
 
 
 def mnemonic(err: ApiError) -> Body:
@@ -56,8 +61,8 @@ SURFACES: tuple[tuple[str, Renderer], ...] = (
     ("/api", drf),
     ("/profile", drf),
     ("/sign-in", drf),
-    ("/auth/", detail),
-    ("/auth", detail),
+    ("/auth/", token_auth),
+    ("/auth", token_auth),
     ("/users", mnemonic),
     ("/login", mnemonic),
     ("/logout", mnemonic),

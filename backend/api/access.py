@@ -1,0 +1,45 @@
+"""Who may call a handler: the request's principal and permission checks (SPEC §2.1)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from backend import keys
+from backend.auth.principal import Principal
+from backend.errors import forbidden, unauthorized
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def principal_of(request: web.Request) -> Principal | None:
+    """The principal the auth middleware resolved, or None for an anonymous request."""
+    return request.get(keys.PRINCIPAL)
+
+
+def current_user(request: web.Request) -> Principal:
+    """The signed-in user; 401 for anonymous requests and for app tokens."""
+    principal = principal_of(request)
+    if principal is None or not principal.is_user:
+        raise unauthorized()
+    return principal
+
+
+def check(principal: Principal, *flags: str) -> None:
+    """403 unless the principal holds one of `flags` (is_admin holds all)."""
+    if flags and not principal.has_any(*flags):
+        raise forbidden()
+
+
+def requires(*flags: str) -> Callable[[Handler], Handler]:
+    """Decorate a handler: a signed-in user holding any of `flags` (none given: any user)."""
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            check(current_user(request), *flags)
+            return await handler(request)
+        wrapper.permission = flags  # type: ignore[attr-defined]
+        return wrapper
+    return decorate

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -164,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(config.log_level)
     # Domain commands register themselves on import.
     for module in ("backend.auth.commands", "backend.callup.commands"):
-        with contextlib.suppress(ModuleNotFoundError):
-            __import__(module)
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
     func = COMMANDS.get(args.command)
     if func is None:
         print(f"command {args.command!r} is not available in this build", file=sys.stderr)

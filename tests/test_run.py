@@ -106,3 +106,20 @@ async def test_bad_configuration_fails_with_the_variable_name() -> None:
     done = await asyncio.to_thread(subprocess.run, [sys.executable, str(ROOT / "run.py"), "migrate"],
                                    cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "WS_HEARTBEAT" in done.stderr
+
+
+async def test_gunicorn_workers_serve_the_same_app(services) -> None:
+    url = await services.fresh_database()
+    port = free_port()
+    env = _env() | {"DATABASE_URL": url, "REDIS_URL": services.redis_url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "backend.gunicorn:app", "--worker-class", "aiohttp.GunicornWebWorker",
+         "--workers", "2", "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        body = await _wait_ready(port, proc)
+        assert body["db"] == "ok" and body["redis"] == "ok"
+        assert len([p for p in _children(proc) if "python" in p.name() or "gunicorn" in p.name()]) == 2
+    finally:
+        await _stop(proc, signal.SIGTERM)
+    assert proc.returncode == 0

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from backend import keys
+from backend import fleet, keys
 from backend.api.middlewares import observe, render_errors
 from backend.config import Config
 from backend.db import make_engine
@@ -45,6 +45,6 @@ def create_app(config: Config) -> web.Application:
     app[keys.METRICS] = Metrics()
     app[keys.INSTANCE] = config.instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     app.cleanup_ctx.extend([db_ctx, redis_ctx])
-    for domain in (health, openapi):
+    for domain in (fleet, health, openapi):
         domain.setup(app)
     return app

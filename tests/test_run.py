@@ -26,8 +26,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-async def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
+async def _wait_ready(port: int, proc: subprocess.Popen[bytes], limit: float = 60) -> dict:
+    deadline = time.monotonic() + limit
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -74,7 +74,7 @@ async def test_serve_with_embedded_servers_keeps_data_and_cleans_up(tmp_path: Pa
     finally:
         await _stop(proc)
     assert proc.returncode == 0
-    gone, alive = psutil.wait_procs(servers, timeout=10)
+    _, alive = psutil.wait_procs(servers, timeout=10)
     assert not alive, f"left behind: {alive}"
 
     # Second start on the same data dir: the role written before is still there.

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -52,7 +52,9 @@ class Filter:
 def partial_model(model: type[BaseModel]) -> type[BaseModel]:
     """The PATCH twin of `model`: every field optional; only the fields sent are applied."""
     fields: dict[str, Any] = {
-        name: (info.annotation | None, Field(None, alias=info.alias))
+        # Keep the field's constraints (ge, max_length, ...): they live in `metadata`, not in the annotation.
+        name: (Annotated[(info.annotation, *info.metadata)] | None if info.metadata else info.annotation | None,
+               Field(None, alias=info.alias))
         for name, info in model.model_fields.items()
     }
     return create_model(f"{model.__name__}Patch", __base__=model.__base__, **fields)  # type: ignore[call-overload]

@@ -1,0 +1,203 @@
+"""Waybill records and the odometer/fuel chain of each car (SPEC §5.6).
+
+The chain of a car is its live snapshots in **id order**. Each record owns the snapshot it
+created; its start (`odometer_before`, `fuel_before_departure`) is the live snapshot just before
+its own. A snapshot without a record is a mechanic's measurement and restarts the chain. Id order
+rather than departure time: departure times are times of day inside a waybill's date, records of
+several waybills of one car interleave, and the order in which records were entered under the
+car lock is the order in which the odometer moved.
+
+Lock order, followed by every writer so two writers never deadlock: the car row first
+(`snapshots.lock_car`), then waybills, snapshots and records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from backend.auth.principal import Principal
+from backend.db import transaction
+from backend.errors import field_error, forbidden, invalid, not_found
+from backend.fleet.computations import Start, trip_errors, waybill_totals
+from backend.fleet.kinds import Kind
+from backend.fleet.norms import norm_for
+from backend.fleet.snapshots import lock_car, start_before
+
+NO_START = "У автомобиля нет снимка одометра и топлива: сначала внесите начальный снимок."
+
+
+def missing_pk(value: object) -> str:
+    """DRF's message for a reference to an object that does not exist."""
+    return f'Недопустимый первичный ключ "{value}" - объект не существует.'
+
+
+async def _writable_waybill(conn: AsyncConnection, kind: Kind, principal: Principal,
+                            waybill_id: int) -> RowMapping:
+    """Lock the waybill's car, then return the waybill if `principal` may add records to it."""
+    w = kind.waybills
+    car_id = (await conn.execute(select(w.c.car_id).where(w.c.id == waybill_id))).scalar_one_or_none()
+    if car_id is None:
+        raise field_error(kind.waybill_field, missing_pk(waybill_id))
+    live_car = await lock_car(conn, kind, car_id)
+    # Read again under the lock: a delete committed while we waited is visible now.
+    row = (await conn.execute(select(w).where(w.c.id == waybill_id))).mappings().one()
+    if row["deleted_at"] is not None:
+        raise field_error(kind.waybill_field, "Путевой лист удалён: добавлять в него строки нельзя.")
+    if row["car_id"] != car_id:   # only an empty waybill may change car; take the new car's lock
+        return await _writable_waybill(conn, kind, principal, waybill_id)
+    if not live_car:
+        raise field_error(kind.waybill_field, "Машина этого путевого листа удалена.")
+    if not kind.may_write_records(principal, row["driver_id"]):
+        raise forbidden("Добавлять строки можно только в свой путевой лист.")
+    return row
+
+
+async def create_record(db: AsyncEngine, kind: Kind, principal: Principal, values: Mapping[str, Any]) -> RowMapping:
+    """Add a trip to a waybill: compute it from the norm and the last snapshot, extend the chain."""
+    async with transaction(db) as conn:
+        waybill = await _writable_waybill(conn, kind, principal, values["waybill_id"])
+        car_id = waybill["car_id"]
+        norm = await norm_for(conn, kind, car_id, waybill["norm_season"], waybill["date"])
+        if norm is None:
+            raise invalid({"non_field_errors": [
+                f"Нет нормы расхода для автомобиля на {waybill['date']:%Y-%m-%d} (сезон {waybill['norm_season']})."]})
+        start = await start_before(conn, kind, car_id)
+        if start is None:
+            raise invalid({"non_field_errors": [NO_START]})
+        trip = {**values, **{column: norm[column] for column in kind.norm_columns}}
+        computed = kind.compute(start, trip)
+        if errors := trip_errors(trip, computed):
+            raise invalid(errors)
+        row = {**trip, **computed}
+        snapshot_id = (await conn.execute(kind.snapshots.insert().values(
+            car_id=car_id, odometer=row["odometer_after"], fuel=row["fuel_on_return"], date=waybill["date"],
+            waybill_id=waybill["id"]).returning(kind.snapshots.c.id))).scalar_one()
+        record = (await conn.execute(kind.records.insert().values(
+            **row, car_id=car_id, snapshot_id=snapshot_id).returning(*kind.records.c))).mappings().one()
+        await refresh_waybills(conn, kind, [waybill["id"]])
+    return record
+
+
+async def _locked_record(conn: AsyncConnection, kind: Kind, principal: Principal, record_id: int) -> RowMapping:
+    """Lock the record's car, then return the record if `principal` may see (404) and change (403) it."""
+    r, w = kind.records, kind.waybills
+    car_id = (await conn.execute(select(r.c.car_id).where(r.c.id == record_id, r.c.deleted_at.is_(None))
+                                 )).scalar_one_or_none()
+    if car_id is None:
+        raise not_found()
+    await lock_car(conn, kind, car_id)
+    query = kind.scope_records(select(r).where(r.c.id == record_id, r.c.deleted_at.is_(None)), principal)
+    record = (await conn.execute(query)).mappings().one_or_none()
+    if record is None:
+        raise not_found()
+    driver_id = (await conn.execute(select(w.c.driver_id).where(w.c.id == record["waybill_id"]))).scalar_one()
+    if not kind.may_write_records(principal, driver_id):
+        raise forbidden("Изменять строки можно только в своём путевом листе.")
+    return record
+
+
+async def update_record(db: AsyncEngine, kind: Kind, principal: Principal, record_id: int,
+                        changes: Mapping[str, Any]) -> RowMapping:
+    """Change a record's inputs; recompute it, the later records of its car and their waybills."""
+    r = kind.records
+    async with transaction(db) as conn:
+        record = await _locked_record(conn, kind, principal, record_id)
+        if changes.get("waybill_id", record["waybill_id"]) != record["waybill_id"]:
+            raise field_error(kind.waybill_field, "Нельзя перенести строку в другой путевой лист.")
+        inputs = {name: value for name, value in changes.items() if name != "waybill_id"}
+        if inputs:
+            await conn.execute(update(r).where(r.c.id == record_id).values(**inputs, updated_at=func.now()))
+        changed = await recompute(conn, kind, record["car_id"], record["snapshot_id"], record["snapshot_id"])
+        await refresh_waybills(conn, kind, changed | {record["waybill_id"]})
+        return (await conn.execute(select(r).where(r.c.id == record_id))).mappings().one()
+
+
+async def delete_record(db: AsyncEngine, kind: Kind, principal: Principal, record_id: int) -> None:
+    """Soft-delete a record and its snapshot; the later records of the car start earlier now."""
+    async with transaction(db) as conn:
+        record = await _locked_record(conn, kind, principal, record_id)
+        await _soft_delete(conn, kind, [record["id"]], [record["snapshot_id"]])
+        changed = await recompute(conn, kind, record["car_id"], record["snapshot_id"], record["snapshot_id"])
+        await refresh_waybills(conn, kind, changed | {record["waybill_id"]})
+
+
+async def drop_waybill_records(conn: AsyncConnection, kind: Kind, waybill: Mapping[str, Any]) -> None:
+    """Soft-delete every record of a waybill being deleted and mend the chain (car already locked)."""
+    r = kind.records
+    rows = (await conn.execute(select(r.c.id, r.c.snapshot_id).where(
+        r.c.waybill_id == waybill["id"], r.c.deleted_at.is_(None)))).all()
+    if not rows:
+        return
+    snapshot_ids = [row.snapshot_id for row in rows]
+    await _soft_delete(conn, kind, [row.id for row in rows], snapshot_ids)
+    changed = await recompute(conn, kind, waybill["car_id"], min(snapshot_ids), max(snapshot_ids))
+    await refresh_waybills(conn, kind, changed | {waybill["id"]})
+
+
+async def _soft_delete(conn: AsyncConnection, kind: Kind, record_ids: list[int], snapshot_ids: list[int]) -> None:
+    await conn.execute(update(kind.records).where(kind.records.c.id.in_(record_ids)).values(deleted_at=func.now()))
+    await conn.execute(update(kind.snapshots).where(kind.snapshots.c.id.in_(snapshot_ids))
+                       .values(deleted_at=func.now()))
+
+
+async def recompute(conn: AsyncConnection, kind: Kind, car_id: int, from_id: int, settled_after: int) -> set[int]:
+    """Recompute the car's records whose snapshot id is >= `from_id`, in chain order.
+
+    Up to snapshot `settled_after` something changed (an edited record, deleted ones), so every
+    record is recomputed; past it the walk stops at the first record whose start is unchanged or
+    at a measurement, because from there on nothing can differ. Returns the ids of waybills whose
+    records changed. The car must be locked.
+    """
+    s, r = kind.snapshots, kind.records
+    start = await start_before(conn, kind, car_id, from_id)
+    walk = (select(s.c.id.label("sid"), s.c.odometer, s.c.fuel, *r.c)
+            .select_from(s.outerjoin(r, and_(r.c.snapshot_id == s.c.id, r.c.deleted_at.is_(None))))
+            .where(s.c.car_id == car_id, s.c.id >= from_id, s.c.deleted_at.is_(None))
+            .order_by(s.c.id))
+    changed: set[int] = set()
+    for row in (await conn.execute(walk)).mappings():
+        settled = row["sid"] > settled_after
+        if row["id"] is None:                    # a measurement: the chain restarts from it
+            if settled:
+                break
+            start = Start(row["odometer"], row["fuel"])
+            continue
+        if start is None:
+            raise invalid({"non_field_errors": [NO_START]})
+        if settled and (start.odometer, start.fuel) == (row["odometer_before"], row["fuel_before_departure"]):
+            break
+        computed = kind.compute(start, row)
+        if errors := trip_errors(row, computed):
+            prefix = "" if row["sid"] == from_id else f"Строка №{row['id']}: "
+            raise invalid({name: [prefix + m for m in messages] for name, messages in errors.items()})
+        merged = {**row, **computed}
+        stale = {name: value for name, value in computed.items() if row[name] != value}
+        if stale:
+            await conn.execute(update(r).where(r.c.id == row["id"]).values(**stale, updated_at=func.now()))
+            await conn.execute(update(s).where(s.c.id == row["sid"]).values(
+                odometer=merged["odometer_after"], fuel=merged["fuel_on_return"]))
+            changed.add(row["waybill_id"])
+        start = Start(merged["odometer_after"], merged["fuel_on_return"])
+    return changed
+
+
+async def refresh_waybills(conn: AsyncConnection, kind: Kind, waybill_ids: Iterable[int]) -> None:
+    """Store the aggregates of SPEC §5.5 of these waybills, summed over their live records."""
+    ids = sorted(set(waybill_ids))
+    if not ids:
+        return
+    r, w = kind.records, kind.waybills
+    sums = (select(w.c.id, w.c.upon_issuance,
+                   func.coalesce(func.sum(r.c.fuel_used), 0).label("spent"),
+                   func.coalesce(func.sum(r.c.fuel_refueled), 0).label("received"),
+                   func.coalesce(func.sum(r.c.fuel_used_normal), 0).label("required"))
+            .select_from(w.outerjoin(r, and_(r.c.waybill_id == w.c.id, r.c.deleted_at.is_(None))))
+            .where(w.c.id.in_(ids)).group_by(w.c.id, w.c.upon_issuance))
+    for row in (await conn.execute(sums)).all():
+        totals = waybill_totals(row.upon_issuance, row.spent, row.received, row.required)
+        await conn.execute(update(w).where(w.c.id == row.id).values(**totals, updated_at=func.now()))

@@ -1,0 +1,41 @@
+"""Odometer/fuel snapshots and the car lock that orders every write to a car's chain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from backend.fleet.computations import Start
+from backend.fleet.kinds import Kind
+
+
+async def lock_car(conn: AsyncConnection, kind: Kind, car_id: int) -> bool:
+    """Lock the car row until the transaction ends; serializes chain writes across instances.
+
+    FOR NO KEY UPDATE conflicts with itself (and with FOR UPDATE) but not with the KEY SHARE
+    locks that foreign-key checks take, so inserting a norm or a waybill for the car never waits.
+    Returns whether the car exists and is not deleted.
+    """
+    cars = kind.cars
+    deleted = (await conn.execute(select(cars.c.deleted_at).where(cars.c.id == car_id).with_for_update(key_share=True)
+                                  )).one_or_none()
+    return deleted is not None and deleted.deleted_at is None
+
+
+async def last_snapshot(conn: AsyncConnection, kind: Kind, car_id: int,
+                        before_id: int | None = None) -> Mapping[str, Any] | None:
+    """The car's live snapshot with the greatest id (below `before_id` when given)."""
+    s = kind.snapshots
+    query = select(s).where(s.c.car_id == car_id, s.c.deleted_at.is_(None))
+    if before_id is not None:
+        query = query.where(s.c.id < before_id)
+    return (await conn.execute(query.order_by(s.c.id.desc()).limit(1))).mappings().one_or_none()
+
+
+async def start_before(conn: AsyncConnection, kind: Kind, car_id: int, before_id: int | None = None) -> Start | None:
+    """Where a trip starts that comes right before snapshot `before_id` (or after the last one)."""
+    row = await last_snapshot(conn, kind, car_id, before_id)
+    return None if row is None else Start(row["odometer"], row["fuel"])

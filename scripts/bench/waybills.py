@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Waybill record throughput: records/s for 50 concurrent drivers on 50 cars and on one shared car.
+
+Every record is a POST /api/passenger-car-records/ that locks its car, reads the norm and the last
+snapshot, writes a snapshot and the record and re-sums the waybill (SPEC §5.6). On 50 cars the
+writers run in parallel; on one shared car the car lock serializes them, which is the cost of a
+gap-free odometer chain.
+
+    .venv/bin/python scripts/bench/waybills.py                     # starts `run.py serve` itself
+    .venv/bin/python scripts/bench/waybills.py --url http://127.0.0.1:8080 --admin LOGIN:PASSWORD
+
+Without --url it starts `run.py serve` on a free port with a temporary --data-dir (embedded
+PostgreSQL and Valkey unless DATABASE_URL / REDIS_URL are set) and creates the admin with
+`run.py create-user`. Users, cars, norms, snapshots and waybills are all made through the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "bench-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def server(data_dir: Path) -> AsyncIterator[tuple[str, str]]:
+    """`run.py serve` on a free port; yields (base URL, admin "login:password")."""
+    port = free_port()
+    run = [sys.executable, str(ROOT / "run.py")]
+    proc = await asyncio.create_subprocess_exec(*run, "serve", "--port", str(port), "--data-dir", str(data_dir),
+                                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_ready(url, proc)
+        admin = f"bench-admin-{uuid.uuid4().hex[:6]}"
+        create = await asyncio.create_subprocess_exec(
+            *run, "create-user", "--login", admin, "--password", PASSWORD, "--role", "admin",
+            "--data-dir", str(data_dir), cwd=ROOT, stdout=subprocess.DEVNULL)
+        if await create.wait() != 0:
+            raise SystemExit("run.py create-user failed")
+        yield url, f"{admin}:{PASSWORD}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+
+
+async def wait_ready(url: str, proc: asyncio.subprocess.Process, within: float = 90) -> None:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                raise SystemExit(f"run.py serve exited with {proc.returncode}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url + "/health/ready") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.2)
+    raise SystemExit("server did not become ready")
+
+
+class Client:
+    """One signed-in user over a shared session."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str = "") -> None:
+        self.session, self.url, self.token = session, url, token
+
+    async def call(self, method: str, path: str, body: Any = None, expect: int = 200, **params: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with self.session.request(method, self.url + path, json=body, params=params or None,
+                                        headers=headers) as resp:
+            data = await resp.json() if resp.status != 204 else None
+            if resp.status != expect:
+                raise RuntimeError(f"{method} {path} -> {resp.status} {data}")
+            return data
+
+    async def login(self, login: str, password: str) -> Client:
+        data = await self.call("POST", "/api/auth/login/", {"login": login, "password": password, "client": "web"})
+        return Client(self.session, self.url, data["access"])
+
+
+async def make_drivers(admin: Client, count: int) -> list[tuple[int, Client]]:
+    roles = await admin.call("GET", "/api/roles/", limit=500)
+    driver_role = next(r["id"] for r in roles["results"] if r["name"] == "driver")
+    tag = uuid.uuid4().hex[:6]
+
+    async def one(i: int) -> tuple[int, Client]:
+        login = f"bench-{tag}-{i}"
+        user = await admin.call("POST", "/api/users/", {"login": login, "password": PASSWORD, "role": driver_role,
+                                                        "name": "Bench", "surname": str(i)}, expect=201)
+        return user["id"], await admin.login(login, PASSWORD)
+
+    return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+async def make_car(admin: Client) -> int:
+    car = await admin.call("POST", "/api/passenger-cars/", {"number": f"B{uuid.uuid4().hex[:8]}"}, expect=201)
+    await admin.call("POST", "/api/passenger-car-norms/", {"car": car["id"], "season": "summer", "city_norm": "0.090",
+                                                          "area_norm": "0.110", "date": "2024-09-01"}, expect=201)
+    await admin.call("POST", "/api/passenger-car-odometer-fuel/", {"car": car["id"], "odometer": 100000,
+                                                                  "fuel": "40.000", "date": "2024-09-01"}, expect=201)
+    return int(car["id"])
+
+
+async def scenario(admin: Client, drivers: list[tuple[int, Client]], cars: list[int], per_driver: int) -> dict:
+    """Each driver posts `per_driver` records in a row on its own waybill; all drivers at once."""
+    waybills = await asyncio.gather(*(
+        admin.call("POST", "/api/passenger-car-waybills/", {"car": cars[i % len(cars)], "driver": uid,
+                                                            "date": "2024-09-15", "norm_season": "summer"},
+                   expect=201) for i, (uid, _) in enumerate(drivers)))
+    latencies: list[float] = []
+
+    async def drive(client: Client, waybill: int) -> None:
+        for _ in range(per_driver):
+            body = {"passenger_car_waybill": waybill, "target": "bench", "departure_time": "08:00:00",
+                    "arrival_time": "09:00:00", "distance_city_km": 10, "distance_area_km": 5,
+                    "fuel_refueled": "2.000", "fuel_used": "1.500"}
+            began = time.perf_counter()
+            await client.call("POST", "/api/passenger-car-records/", body, expect=201)
+            latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(drive(client, w["id"]) for (_, client), w in zip(drivers, waybills, strict=True)))
+    elapsed = time.perf_counter() - began
+    total = len(drivers) * per_driver
+    for car in cars:   # the chain must be gap-free: 15 km per record
+        last = await admin.call("GET", "/api/passenger-car-odometer-fuel/last/", car=car)
+        expected = 100000 + 15 * per_driver * sum(1 for i in range(len(drivers)) if cars[i % len(cars)] == car)
+        assert last["odometer"] == expected, (car, last, expected)
+    return summary(total, elapsed, latencies)
+
+
+async def bench(url: str, admin_credentials: str, drivers: int, per_driver: int) -> None:
+    login, _, password = admin_credentials.partition(":")
+    connector = aiohttp.TCPConnector(limit=drivers * 2)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        admin = await Client(session, url).login(login, password)
+        crew = await make_drivers(admin, drivers)
+        many = [await make_car(admin) for _ in range(drivers)]
+        shared = [await make_car(admin)]
+        for name, cars in ((f"{drivers} drivers on {drivers} cars", many), (f"{drivers} drivers on one car", shared)):
+            result = await scenario(admin, crew, cars, per_driver)
+            print(f"{name:32} {result}")
+
+
+async def bench_domain(drivers: int, per_driver: int) -> None:
+    """The same two scenarios through backend.fleet.records.create_record: the database-bound part of a
+    POST without HTTP, JSON or authentication (runs before any user exists; embedded PostgreSQL)."""
+    from decimal import Decimal
+
+    from sqlalchemy import insert, select
+
+    from backend.auth.principal import Principal
+    from backend.auth.tables import roles, users
+    from backend.db import make_engine, transaction
+    from backend.embedded import EmbeddedPostgres
+    from backend.fleet import records
+    from backend.fleet.kinds import PASSENGER as K
+    from backend.migrations import migrate
+
+    with tempfile.TemporaryDirectory(prefix="bench-waybills-") as tmp:
+        postgres = None if os.environ.get("DATABASE_URL") else EmbeddedPostgres(Path(tmp) / "pg")
+        url = os.environ.get("DATABASE_URL") or postgres.start()  # type: ignore[union-attr]
+        try:
+            await migrate(url)
+            engine = make_engine(url, pool_size=drivers, max_overflow=0)
+
+            async def add(table: Any, **values: Any) -> int:
+                async with transaction(engine) as conn:
+                    return (await conn.execute(insert(table).values(**values).returning(table.c.id))).scalar_one()
+
+            async with transaction(engine) as conn:
+                role = (await conn.execute(select(roles.c.id).where(roles.c.name == "driver"))).scalar_one()
+            tag = uuid.uuid4().hex[:6]
+            crew = [await add(users, login=f"bench-{tag}-{i}", password_hash="-", role_id=role) for i in range(drivers)]
+
+            async def car() -> int:
+                car_id = await add(K.cars, number=f"B{uuid.uuid4().hex[:8]}")
+                await add(K.norms, car_id=car_id, season="summer", city_norm=Decimal("0.09"),
+                          area_norm=Decimal("0.11"), date=dt.date(2024, 9, 1))
+                await add(K.snapshots, car_id=car_id, odometer=100000, fuel=Decimal(40), date=dt.date(2024, 9, 1))
+                return car_id
+
+            for name, cars in ((f"{drivers} drivers on {drivers} cars", [await car() for _ in range(drivers)]),
+                               (f"{drivers} drivers on one car", [await car()])):
+                waybills = [await add(K.waybills, car_id=cars[i % len(cars)], driver_id=uid, date=dt.date(2024, 9, 15),
+                                      norm_season="summer", upon_issuance=Decimal(40)) for i, uid in enumerate(crew)]
+                latencies: list[float] = []
+
+                async def drive(uid: int, waybill: int, latencies: list[float]) -> None:
+                    who = Principal(user_id=uid, permissions=frozenset({K.create_flag}))
+                    for _ in range(per_driver):
+                        began = time.perf_counter()
+                        await records.create_record(engine, K, who, {
+                            "waybill_id": waybill, "target": "bench", "departure_time": dt.time(8),
+                            "arrival_time": dt.time(9), "distance_city_km": 10, "distance_area_km": 5,
+                            "fuel_refueled": Decimal(2), "fuel_used": Decimal("1.5")})
+                        latencies.append(time.perf_counter() - began)
+
+                began = time.perf_counter()
+                await asyncio.gather(*(drive(uid, w, latencies) for uid, w in zip(crew, waybills, strict=True)))
+                elapsed = time.perf_counter() - began
+                print(f"{name:32} {summary(len(latencies), elapsed, latencies)}")
+            await engine.dispose()
+        finally:
+            if postgres is not None:
+                postgres.stop()
+
+
+def summary(total: int, elapsed: float, latencies: list[float]) -> dict:
+    latencies.sort()
+    return {"records": total, "seconds": round(elapsed, 2), "records_per_s": round(total / elapsed, 1),
+            "p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a running server (default: start run.py serve)")
+    parser.add_argument("--admin", help="LOGIN:PASSWORD of an admin on --url")
+    parser.add_argument("--drivers", type=int, default=50)
+    parser.add_argument("--records", type=int, default=20, help="records per driver")
+    parser.add_argument("--domain", action="store_true",
+                        help="call backend.fleet.records directly (no HTTP, no auth) on an embedded PostgreSQL")
+    args = parser.parse_args()
+    if args.domain:
+        sys.path.insert(0, str(ROOT))
+        asyncio.run(bench_domain(args.drivers, args.records))
+        return
+    if args.url:
+        if not args.admin:
+            parser.error("--url needs --admin LOGIN:PASSWORD")
+        asyncio.run(bench(args.url, args.admin, args.drivers, args.records))
+        return
+
+    async def with_server() -> None:
+        with tempfile.TemporaryDirectory(prefix="bench-waybills-") as tmp:
+            async with server(Path(os.environ.get("BENCH_DATA_DIR", tmp))) as (url, admin):
+                await bench(url, admin, args.drivers, args.records)
+
+    asyncio.run(with_server())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Fleet fixtures: an engine on the test's database and a `world` that seeds rows directly.
+
+Domain tests call backend.fleet functions with explicit principals; HTTP tests use the auth
+fixtures of tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import tests.conftest as _root_conftest
+from backend.auth.principal import Principal
+from backend.auth.tables import roles, users
+from backend.config import Config
+from backend.db import make_engine, transaction
+from backend.fleet.kinds import FIRE_TRUCK, PASSENGER, Kind
+
+DAY = dt.date(2024, 9, 15)
+NORMS = {PASSENGER.name: {"city_norm": Decimal("0.090"), "area_norm": Decimal("0.110")},
+         FIRE_TRUCK.name: {"with_pump_norm": Decimal("0.250"), "without_pump_norm": Decimal("0.150"),
+                           "km_norm": Decimal("0.657")}}
+
+
+@pytest.fixture
+async def engine(config: Config) -> AsyncIterator[AsyncEngine]:
+    assert config.database_url
+    engine = make_engine(config.database_url, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+class World:
+    """Seeds users, cars, norms, snapshots and waybills straight into the database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._n = itertools.count(1)
+
+    async def _insert(self, table: Any, **values: Any) -> int:
+        async with transaction(self.engine) as conn:
+            return (await conn.execute(insert(table).values(**values).returning(table.c.id))).scalar_one()
+
+    async def driver(self, *flags: str) -> Principal:
+        async with transaction(self.engine) as conn:
+            role = (await conn.execute(select(roles.c.id).where(roles.c.name == "driver"))).scalar_one()
+        uid = await self._insert(users, login=f"driver{next(self._n)}", password_hash="x", role_id=role)
+        return Principal(user_id=uid, login=f"d{uid}", permissions=frozenset(flags))
+
+    async def car(self, kind: Kind, **norms: Any) -> int:
+        """A car with a norm for DAY (both seasons) and a first measurement 100000 km / 40 l."""
+        car = await self._insert(kind.cars, number=f"A{next(self._n):03d}AA54")
+        for season in ("summer", "winter"):
+            await self._insert(kind.norms, car_id=car, season=season, date=dt.date(2024, 9, 1),
+                               **(NORMS[kind.name] | norms))
+        await self.snapshot(kind, car, 100000, Decimal("40.000"))
+        return car
+
+    async def snapshot(self, kind: Kind, car: int, odometer: int, fuel: Decimal) -> int:
+        return await self._insert(kind.snapshots, car_id=car, odometer=odometer, fuel=fuel, date=DAY)
+
+    async def waybill(self, kind: Kind, car: int, driver: Principal, season: str = "summer") -> int:
+        s = kind.snapshots
+        async with transaction(self.engine) as conn:
+            fuel = (await conn.execute(select(s.c.fuel).where(s.c.car_id == car, s.c.deleted_at.is_(None))
+                                       .order_by(s.c.id.desc()).limit(1))).scalar_one()
+        return await self._insert(kind.waybills, car_id=car, driver_id=driver.user_id, date=DAY, norm_season=season,
+                                  fuel_type="petrol", upon_issuance=fuel, availability_upon_delivery=fuel)
+
+    async def rows(self, table: Any, **where: Any) -> list[dict[str, Any]]:
+        """Every row of `table` matching `where`, in id order (deleted ones included)."""
+        query = select(table).order_by(table.c.id)
+        for name, value in where.items():
+            query = query.where(table.c[name] == value)
+        async with self.engine.connect() as conn:
+            return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+@pytest.fixture
+def world(engine: AsyncEngine) -> World:
+    return World(engine)
+
+
+def passenger_trip(waybill: int, city: int = 50, area: int = 0, refueled: str = "10", used: str = "8",
+                   **extra: Any) -> dict[str, Any]:
+    """Inputs of a passenger-car record (column names)."""
+    return {"waybill_id": waybill, "target": "Поездка", "departure_time": dt.time(8, 10),
+            "arrival_time": dt.time(10, 0), "distance_city_km": city, "distance_area_km": area,
+            "fuel_refueled": Decimal(refueled), "fuel_used": Decimal(used), **extra}
+
+
+class Api:
+    """A signed-in user's view of the fleet API: JSON in, (status, JSON) out."""
+
+    def __init__(self, client: Any, user: Any) -> None:
+        self.client, self.user = client, user
+
+    async def call(self, method: str, path: str, body: Any = None, **params: Any) -> tuple[int, Any]:
+        resp = await self.client.request(method, path, json=body, params=params or None, headers=self.user.headers)
+        data = await resp.json() if resp.status != 204 else None
+        return resp.status, data
+
+    async def ok(self, method: str, path: str, body: Any = None, status: int = 200, **params: Any) -> Any:
+        got, data = await self.call(method, path, body, **params)
+        assert got == status, (method, path, got, data)
+        return data
+
+
+async def seed_passenger_car(mechanic: Api, number: str = "A001AA54") -> int:
+    """The seed's car with its summer norm and first snapshot (SPEC §5.6 worked example)."""
+    car = await mechanic.ok("POST", "/api/passenger-cars/", {"number": number, "brand": "Toyota", "model": "Camry"},
+                            201)
+    await mechanic.ok("POST", "/api/passenger-car-norms/", {"car": car["id"], "season": "summer", "city_norm": "0.090",
+                                                           "area_norm": "0.110", "date": "2024-09-01"}, 201)
+    await mechanic.ok("POST", "/api/passenger-car-odometer-fuel/", {"car": car["id"], "odometer": 100000,
+                                                                   "fuel": "40.000", "date": "2024-09-01",
+                                                                   "waybill": None}, 201)
+    return car["id"]
+
+
+def seed_record(waybill: int, **changes: Any) -> dict[str, Any]:
+    """The seed's passenger-car record body."""
+    return {"passenger_car_waybill": waybill, "target": "Поездка в город", "departure_time": "08:10:00",
+            "arrival_time": "10:00:00", "distance_city_km": 50, "distance_area_km": 0, "fuel_refueled": "10.000",
+            "fuel_used": "8.000", **changes}
+
+
+@dataclass
+class Crew:
+    """Signed-in users of each fleet role on one app instance."""
+
+    mechanic: Api
+    driver: Api
+    other_driver: Api
+    operator: Api
+    client: Api
+
+
+@pytest.fixture
+async def crew(client: Any, make_user: Any) -> Crew:
+    async def api(role: str) -> Api:
+        return Api(client, await make_user(role=role))
+    return Crew(mechanic=await api("mechanic"), driver=await api("driver"), other_driver=await api("driver"),
+                operator=await api("operator"), client=await api("client"))
+
+
+# TEMPORARY, until backend/auth's fixtures land in tests/conftest.py: a stand-in principal per request
+# (users are real rows with their role's real permission flags). It switches itself off once the
+# root conftest provides make_user; then delete tests/fleet/_shim.py and these lines.
+if not hasattr(_root_conftest, "make_user"):
+    from tests.fleet._shim import client, make_user, two_apps  # noqa: F401

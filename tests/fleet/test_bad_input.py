@@ -1,0 +1,130 @@
+"""Every bad input of SPEC §5.6 gets a 400 (or 403) in DRF shape and leaves the database unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from backend.fleet.kinds import FIRE_TRUCK, PASSENGER
+from tests.fleet.conftest import Crew, World, seed_passenger_car, seed_record
+
+TABLES = [PASSENGER.records, PASSENGER.snapshots, PASSENGER.waybills, FIRE_TRUCK.records, FIRE_TRUCK.snapshots,
+          FIRE_TRUCK.waybills]
+
+
+async def everything(world: World) -> list[list[dict[str, Any]]]:
+    return [await world.rows(table) for table in TABLES]
+
+
+@pytest.fixture
+async def waybill(crew: Crew) -> int:
+    car = await seed_passenger_car(crew.mechanic)
+    body = {"car": car, "driver": crew.driver.user.id, "date": "2024-09-15", "norm_season": "summer"}
+    made = await crew.mechanic.ok("POST", "/api/passenger-car-waybills/", body, 201)
+    await crew.driver.ok("POST", "/api/passenger-car-records/", seed_record(made["id"]), 201)
+    return made["id"]
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"distance_city_km": -1}, "distance_city_km"),
+    ({"distance_area_km": -5}, "distance_area_km"),
+    ({"fuel_refueled": "-0.001"}, "fuel_refueled"),
+    ({"fuel_used": "-1"}, "fuel_used"),
+    ({"fuel_used": "1.0001"}, "fuel_used"),
+    ({"fuel_used": "много"}, "fuel_used"),
+    ({"departure_time": "10:00:00", "arrival_time": "09:59:59"}, "arrival_time"),
+    ({"departure_time": "25:00:00"}, "departure_time"),
+    ({"fuel_refueled": "0", "fuel_used": "42.001"}, "fuel_used"),          # fuel_on_return < 0
+    ({"passenger_car_waybill": 999999}, "passenger_car_waybill"),
+])
+async def test_bad_passenger_record(crew: Crew, world: World, waybill: int, changes: dict, field: str) -> None:
+    before = await everything(world)
+    status, body = await crew.driver.call("POST", "/api/passenger-car-records/", seed_record(waybill, **changes))
+    assert status == 400 and field in body and all(isinstance(m, str) for m in body[field]), body
+    assert await everything(world) == before
+
+
+async def test_bad_edits_change_nothing(crew: Crew, world: World, waybill: int) -> None:
+    (record,) = (await crew.driver.ok("GET", "/api/passenger-car-records/"))["results"]
+    path = f"/api/passenger-car-records/{record['id']}/"
+    before = await everything(world)
+    for body, field in [({"arrival_time": "08:00:00"}, "arrival_time"), ({"fuel_used": "50.001"}, "fuel_used"),
+                        ({"fuel_used": None}, "fuel_used"), ({"distance_city_km": -3}, "distance_city_km"),
+                        ({"passenger_car_waybill": waybill + 1}, "passenger_car_waybill")]:
+        status, answer = await crew.driver.call("PATCH", path, body)
+        assert status == 400 and field in answer, (body, answer)
+    status, answer = await crew.driver.call("PUT", path, seed_record(waybill, fuel_refueled="0", fuel_used="41"))
+    assert status == 400 and "fuel_used" in answer
+    assert await everything(world) == before
+
+
+async def test_fire_truck_odometer_going_back(crew: Crew, world: World) -> None:
+    m = crew.mechanic
+    car = (await m.ok("POST", "/api/fire-trucks/", {"number": "A101AA54"}, 201))["id"]
+    await m.ok("POST", "/api/fire-truck-norms/", {"car": car, "season": "winter", "with_pump_norm": "0.25",
+                                                  "without_pump_norm": "0.15", "km_norm": "0.657",
+                                                  "date": "2024-09-01"}, 201)
+    await m.ok("POST", "/api/fire-truck-odometer-fuel/", {"car": car, "odometer": 20000, "fuel": "150",
+                                                          "date": "2024-09-01"}, 201)
+    waybill = await m.ok("POST", "/api/fire-truck-waybills/", {"car": car, "driver": crew.driver.user.id,
+                                                               "date": "2024-09-15", "norm_season": "winter"}, 201)
+    before = await everything(world)
+    body = {"fire_truck_waybill": waybill["id"], "departure_time": "14:00:00", "arrival_time": "15:00:00",
+            "odometer_after": 19999, "fuel_used": "1"}
+    status, answer = await crew.driver.call("POST", "/api/fire-truck-records/", body)
+    assert status == 400 and list(answer) == ["odometer_after"]
+    for field in ("time_with_pump", "time_without_pump"):
+        status, answer = await crew.driver.call("POST", "/api/fire-truck-records/",
+                                                {**body, "odometer_after": 20001, field: -1})
+        assert status == 400 and field in answer
+    assert await everything(world) == before
+
+
+async def test_deleted_waybill_and_someone_elses(crew: Crew, world: World, waybill: int) -> None:
+    before = await everything(world)
+    status, _ = await crew.other_driver.call("POST", "/api/passenger-car-records/", seed_record(waybill))
+    assert status == 403
+    status, _ = await crew.client.call("POST", "/api/passenger-car-records/", seed_record(waybill))
+    assert status == 403
+    assert await everything(world) == before
+    await crew.mechanic.ok("DELETE", f"/api/passenger-car-waybills/{waybill}/", status=204)
+    before = await everything(world)
+    status, answer = await crew.driver.call("POST", "/api/passenger-car-records/", seed_record(waybill))
+    assert status == 400 and "passenger_car_waybill" in answer
+    assert await everything(world) == before
+
+
+async def test_no_norm_and_no_snapshot(crew: Crew, world: World) -> None:
+    m = crew.mechanic
+    car = (await m.ok("POST", "/api/passenger-cars/", {"number": "B002BB54"}, 201))["id"]
+    status, answer = await m.call("POST", "/api/passenger-car-waybills/", {
+        "car": car, "driver": crew.driver.user.id, "date": "2024-09-15", "norm_season": "summer"})
+    assert status == 400 and "car" in answer                      # no snapshot: no upon_issuance
+    await m.ok("POST", "/api/passenger-car-odometer-fuel/", {"car": car, "odometer": 5, "fuel": "1",
+                                                             "date": "2024-09-01"}, 201)
+    waybill = await m.ok("POST", "/api/passenger-car-waybills/", {
+        "car": car, "driver": crew.driver.user.id, "date": "2024-09-15", "norm_season": "winter"}, 201)
+    before = await everything(world)
+    status, answer = await crew.driver.call("POST", "/api/passenger-car-records/", seed_record(waybill["id"]))
+    assert status == 400 and "non_field_errors" in answer        # no winter norm for that date
+    assert await everything(world) == before
+
+
+async def test_malformed_bodies_are_4xx(crew: Crew) -> None:
+    resp = await crew.driver.client.post("/api/passenger-car-records/", data=b"{", headers={
+        **crew.driver.user.headers, "Content-Type": "application/json"})
+    assert resp.status == 400
+    status, _ = await crew.driver.call("POST", "/api/passenger-car-records/", [1, 2])
+    assert status == 400
+    status, _ = await crew.driver.call("GET", "/api/passenger-car-records/abc/")
+    assert status == 404
+
+
+async def test_record_for_a_deleted_car(crew: Crew, world: World, waybill: int) -> None:
+    (row,) = await world.rows(PASSENGER.waybills, id=waybill)
+    await crew.mechanic.ok("DELETE", f"/api/passenger-cars/{row['car_id']}/", status=204)
+    before = await everything(world)
+    status, answer = await crew.driver.call("POST", "/api/passenger-car-records/", seed_record(waybill))
+    assert status == 400 and "passenger_car_waybill" in answer
+    assert await everything(world) == before

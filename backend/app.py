@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from backend import fleet, keys
+from backend import auth, fleet, keys
 from backend.api.middlewares import observe, render_errors
+from backend.auth.resolve import authenticate
 from backend.config import Config
 from backend.db import make_engine
 from backend.kv import redis_ctx
@@ -36,7 +37,7 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: Config) -> web.Application:
     """Build the whole service for `config`; run.py, gunicorn and the tests all call this."""
     app = web.Application(
-        middlewares=[observe, render_errors],   # outermost first
+        middlewares=[observe, render_errors, authenticate],   # outermost first
         # The photo limit is the largest body any route takes; JSON routes enforce MAX_BODY_SIZE
         # themselves while reading (backend.api.validation.read_body).
         client_max_size=max(config.max_body, config.max_photo),
@@ -45,6 +46,6 @@ def create_app(config: Config) -> web.Application:
     app[keys.METRICS] = Metrics()
     app[keys.INSTANCE] = config.instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     app.cleanup_ctx.extend([db_ctx, redis_ctx])
-    for domain in (fleet, health, openapi):
+    for domain in (auth, fleet, health, openapi):
         domain.setup(app)
     return app

@@ -115,6 +115,8 @@ class Config:
     access_ttl: float = 3600.0
     refresh_ttl: float = 2592000.0
     password_min_length: int = 8
+    argon2_memory_kib: int = 65536
+    argon2_time_cost: int = 3
     login_failure_limit: Rate = Rate(5, 900)
     reservation_ttl: float = 900.0
     sweep_interval: float = 2.0
@@ -157,6 +159,8 @@ class Config:
             access_ttl=_seconds(env, "ACCESS_TTL", 3600),
             refresh_ttl=_seconds(env, "REFRESH_TTL", 2592000),
             password_min_length=_int(env, "PASSWORD_MIN_LENGTH", 8),
+            argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 65536),
+            argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3),
             login_failure_limit=_rate(env, "LOGIN_FAILURE_LIMIT", "5/900"),
             reservation_ttl=_seconds(env, "RESERVATION_TTL", 900),
             sweep_interval=_seconds(env, "SWEEP_INTERVAL", 2),

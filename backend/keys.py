@@ -24,3 +24,5 @@ INSTANCE = web.AppKey("instance", str)                       # unique per proces
 CONNECTION_COUNT = web.AppKey("connection_count", Callable[[], int])   # set by realtime
 ENDPOINTS = web.AppKey("endpoints", list)                    # backend.api.routing.Endpoint records
 OPENAPI_CACHE = web.AppKey("openapi_cache", dict)            # built on first request, routes are frozen then
+# Set by the cookie-session setup: resolves a request's sessid into a principal (or None).
+SESSION_RESOLVER = web.AppKey("session_resolver", Callable)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from backend.app import create_app
+from backend.auth.tokens import issue_access
+from backend.auth.users import create_user
 from backend.config import Config
+from backend.db import make_engine
 from tests.services import EmbeddedServers, Services
 
 AppFactory = Callable[..., Awaitable[TestClient]]
@@ -44,6 +49,9 @@ async def config(services: Services) -> Config:
         redis_prefix=f"t{uuid.uuid4().hex[:8]}:",
         jwt_keys=(("k1", "test-secret-" + uuid.uuid4().hex),),
         ws_heartbeat=5.0,
+        # The real argon2id, with cheaper parameters so hundreds of test users stay fast.
+        argon2_memory_kib=1024,
+        argon2_time_cost=1,
         sweep_interval=0.2,
         callup_sim_delay=0.1,
         instance="",
@@ -73,3 +81,48 @@ async def client(make_client: AppFactory) -> TestClient:
 async def two_apps(make_client: AppFactory) -> tuple[TestClient, TestClient]:
     """Two instances on one database and one Redis, like two processes behind a balancer."""
     return await make_client(), await make_client()
+
+
+@dataclasses.dataclass
+class TestUser:
+    """A real user row with a real access token."""
+
+    id: int
+    login: str
+    password: str
+    role: str
+    role_id: int
+    token: str
+    jti: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+UserFactory = Callable[..., Awaitable[TestUser]]
+
+
+@pytest.fixture
+async def make_user(config: Config) -> AsyncIterator[UserFactory]:
+    """Create users through the real domain function (argon2id) and sign them a real token."""
+    assert config.database_url
+    engine = make_engine(config.database_url, pool_size=2, max_overflow=2)
+    numbers = itertools.count(1)
+
+    async def make(role: str = "driver", login: str | None = None, password: str = "secret-pass-1",
+                   client: str = "web", **fields: Any) -> TestUser:
+        login = login or f"{role}{next(numbers)}"
+        row = await create_user(engine, config, login=login, password=password, role=role, **fields)
+        token = issue_access(config, user_id=row["id"], login=row["login"], role_id=row["role_id"],
+                             password_hash=row["password_hash"], client=client)
+        return TestUser(id=row["id"], login=login, password=password, role=role, role_id=row["role_id"],
+                        token=token.token, jti=token.jti)
+
+    yield make
+    await engine.dispose()
+
+
+@pytest.fixture
+async def admin(make_user: UserFactory) -> TestUser:
+    return await make_user(role="admin")

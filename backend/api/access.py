@@ -43,3 +43,13 @@ def requires(*flags: str) -> Callable[[Handler], Handler]:
         wrapper.permission = flags  # type: ignore[attr-defined]
         return wrapper
     return decorate
+
+
+def client_address(request: web.Request) -> str | None:
+    """The caller's address: the peer, or the first X-Forwarded-For hop when TRUST_PROXY is on."""
+    if request.app[keys.CONFIG].trust_proxy:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        first = forwarded.split(",")[0].strip()
+        if first:
+            return first
+    return request.remote

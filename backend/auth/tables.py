@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Table, Text, text
-from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy.dialects.postgresql import TIMESTAMP, UUID
 
 from backend.auth.principal import PERMISSION_FLAGS
 from backend.db import metadata
@@ -44,5 +44,29 @@ users = Table(
     Column("avatar_photo_id", BigInteger),
     Column("created_at", TZ, nullable=False, server_default=text("now()")),
     Column("updated_at", TZ, nullable=False, server_default=text("now()")),
+    Column("deleted_at", TZ),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("family_id", UUID(as_uuid=True), nullable=False),
+    Column("client", Text, nullable=False, server_default="web"),
+    Column("expires_at", TZ, nullable=False),
+    Column("created_at", TZ, nullable=False, server_default=text("now()")),
+    Column("rotated_at", TZ),
+    Column("revoked_at", TZ),
+)
+
+apps = Table(
+    "apps", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("token", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("owner_id", BigInteger, ForeignKey("users.id")),
+    Column("blocked_at", TZ),
+    Column("created_at", TZ, nullable=False, server_default=text("now()")),
     Column("deleted_at", TZ),
 )

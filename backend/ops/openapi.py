@@ -78,10 +78,10 @@ def build_spec(app: web.Application) -> dict[str, Any]:
 
 async def openapi_json(request: web.Request) -> web.Response:
     """GET /openapi.json."""
-    app = request.app
-    if keys.OPENAPI_CACHE not in app:
-        app[keys.OPENAPI_CACHE] = build_spec(app)
-    return web.json_response(app[keys.OPENAPI_CACHE])
+    cache = request.app[keys.OPENAPI_CACHE]
+    if not cache:
+        cache.update(build_spec(request.app))   # routes are frozen once the app runs
+    return web.json_response(cache)
 
 
 DOCS_PAGE = """<!doctype html>
@@ -101,6 +101,7 @@ async def docs(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     from openapi_ui_bundles.swagger_ui import static_path
 
+    app[keys.OPENAPI_CACHE] = {}
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/docs", docs)
     app.router.add_static("/docs/static/", static_path)

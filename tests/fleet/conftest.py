@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import tests.conftest as _root_conftest
 from backend.auth.principal import Principal
 from backend.auth.tables import roles, users
 from backend.config import Config
@@ -150,10 +149,3 @@ async def crew(client: Any, make_user: Any) -> Crew:
         return Api(client, await make_user(role=role))
     return Crew(mechanic=await api("mechanic"), driver=await api("driver"), other_driver=await api("driver"),
                 operator=await api("operator"), client=await api("client"))
-
-
-# TEMPORARY, until backend/auth's fixtures land in tests/conftest.py: a stand-in principal per request
-# (users are real rows with their role's real permission flags). It switches itself off once the
-# root conftest provides make_user; then delete tests/fleet/_shim.py and these lines.
-if not hasattr(_root_conftest, "make_user"):
-    from tests.fleet._shim import client, make_user, two_apps  # noqa: F401

@@ -1,0 +1,54 @@
+"""Seed 001 token endpoints: POST /api/auth/login/, GET /api/auth/me/ (SPEC §3.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from backend import keys
+from backend.api.access import client_address, current_user
+from backend.api.routing import route
+from backend.api.validation import read_json
+from backend.auth.login import check_password
+from backend.auth.schemas import ApiLoginIn, ApiLoginOut, MeOut
+from backend.auth.tables import users
+from backend.auth.tokens import issue_access
+from backend.db import read
+from backend.errors import not_found
+from backend.jsonutil import dumps
+
+
+async def user_row(app: web.Application, user_id: int) -> dict[str, Any]:
+    """The live user row (404 if it vanished)."""
+    async with read(app[keys.DB]) as conn:
+        row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().one_or_none()
+    if row is None:
+        raise not_found()
+    return dict(row)
+
+
+async def api_login(request: web.Request) -> web.Response:
+    """POST /api/auth/login/: password → access JWT and the user."""
+    data = await read_json(request, ApiLoginIn)
+    identity = await check_password(request.app, data.login, data.password, client_address(request))
+    token = issue_access(request.app[keys.CONFIG], user_id=identity.id, login=identity.login,
+                         role_id=identity.role_id, password_hash=identity.password_hash, client=data.client)
+    row = await user_row(request.app, identity.id)
+    body = ApiLoginOut(access=token.token, user={**row, "role": row["role_id"]})
+    return web.json_response(body.model_dump(mode="json"), dumps=dumps)
+
+
+async def api_me(request: web.Request) -> web.Response:
+    """GET /api/auth/me/: the current user."""
+    row = await user_row(request.app, current_user(request).user_id or 0)
+    return web.json_response(MeOut.model_validate({**row, "role": row["role_id"]}).model_dump(mode="json"),
+                             dumps=dumps)
+
+
+def setup(app: web.Application) -> None:
+    route(app, "POST", "/api/auth/login/", api_login, summary="Sign in (seed 001)", tag="auth",
+          body=ApiLoginIn, response=ApiLoginOut, slash_optional=True)
+    route(app, "GET", "/api/auth/me/", api_me, summary="Current user (seed 001)", tag="auth",
+          response=MeOut, slash_optional=True, auth="user")

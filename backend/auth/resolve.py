@@ -1,0 +1,109 @@
+"""Resolve a request's credentials into one Principal (SPEC §2.1): Bearer, then session, then app token."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy import select
+
+from backend import keys
+from backend.auth.passwords import password_fingerprint
+from backend.auth.principal import Principal
+from backend.auth.tables import apps
+from backend.auth.tokens import decode_access, invalid_token, password_changed
+from backend.auth.users import load_identity
+from backend.db import read
+from backend.errors import ApiError, forbidden, unauthorized
+from backend.kv import redis_key
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SessionResolver = Callable[[web.Request], Awaitable[Principal | None]]
+
+APP_TOKEN_HEADER = "X-Application-Token"
+
+
+def deny_key(app: web.Application, jti: str) -> str:
+    return redis_key(app, "auth", "deny", jti)
+
+
+def revoked_before_key(app: web.Application, user_id: int) -> str:
+    """Unix time before which every access token of the user is void (logout ?all=true, block)."""
+    return redis_key(app, "auth", "revoked-before", user_id)
+
+
+def blocked_user() -> ApiError:
+    return unauthorized("Пользователь заблокирован или удалён.", "user_inactive")
+
+
+async def principal_from_access_token(app: web.Application, token: str) -> Principal:
+    """Verify an access JWT against keys, deny-list, user state and password fingerprint."""
+    claims = decode_access(app[keys.CONFIG], token)
+    denied, revoked_before = await app[keys.REDIS].mget(deny_key(app, claims.jti),
+                                                        revoked_before_key(app, claims.user_id))
+    if denied is not None:
+        raise invalid_token()
+    async with read(app[keys.DB]) as conn:
+        identity = await load_identity(conn, claims.user_id)
+    if identity is None or not identity.active:
+        raise blocked_user()
+    if password_fingerprint(claims.secret, identity.password_hash) != claims.pwd_fp:
+        raise password_changed()
+    if revoked_before is not None and claims.iat <= float(revoked_before):
+        raise invalid_token()
+    return identity.principal(via="bearer", client=claims.client, jti=claims.jti, exp=claims.exp)
+
+
+async def principal_from_app_token(app: web.Application, raw: str) -> Principal:
+    """A CallUp app by its X-Application-Token; unknown, deleted or blocked → 403 access denied."""
+    try:
+        token = uuid.UUID(raw.strip())
+    except ValueError:
+        raise forbidden("access denied", "access_denied") from None
+    async with read(app[keys.DB]) as conn:
+        row = (await conn.execute(select(apps.c.id, apps.c.blocked_at).where(
+            apps.c.token == token, apps.c.deleted_at.is_(None)))).one_or_none()
+    if row is None or row.blocked_at is not None:
+        raise forbidden("access denied", "access_denied")
+    return Principal(app_id=int(row.id), via="app", client="app")
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        return None
+    if scheme.lower() != "bearer" or not token.strip():
+        raise invalid_token()
+    return token.strip()
+
+
+async def principal_from_request(request: web.Request) -> Principal | None:
+    """The caller of `request`, or None when it carries no credentials at all."""
+    app = request.app
+    token = bearer_token(request)
+    if token is not None:
+        return await principal_from_access_token(app, token)
+    if keys.SESSION_RESOLVER in app:
+        principal = await app[keys.SESSION_RESOLVER](request)
+        if principal is not None:
+            return principal
+    app_token = request.headers.get(APP_TOKEN_HEADER)
+    if app_token is not None:
+        return await principal_from_app_token(app, app_token)
+    return None
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve the principal once per request; handlers read request[keys.PRINCIPAL]."""
+    principal = await principal_from_request(request)
+    if principal is not None:
+        request[keys.PRINCIPAL] = principal
+    return await handler(request)
+
+
+def seconds_left(exp: int) -> int:
+    return max(1, exp - int(time.time()))

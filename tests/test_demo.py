@@ -1,0 +1,22 @@
+"""The --demo loader goes through the real API and is idempotent."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+from backend.config import Config
+from backend.demo import PASSWORD, load_demo
+
+
+async def test_demo_loads_once_and_signs_in(config: Config, client: TestClient, capsys) -> None:
+    await load_demo(config, "http://127.0.0.1:8080")
+    await load_demo(config, "http://127.0.0.1:8080")      # second start: nothing new
+    out = capsys.readouterr().out
+    assert "demo-admin" in out and "/docs" in out
+    resp = await client.post("/api/auth/login/", json={"login": "demo-mechanic", "password": PASSWORD})
+    assert resp.status == 200
+    headers = {"Authorization": f"Bearer {(await resp.json())['access']}"}
+    cars = await (await client.get("/api/passenger-cars/", headers=headers)).json()
+    assert cars["count"] == 3 and all(car["shared"] and car["lat"] for car in cars["results"])
+    last = await client.get("/api/fire-truck-odometer-fuel/last/", params={"car": "1"}, headers=headers)
+    assert (await last.json())["fuel"] == "150.000"

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
-import importlib.util
 import logging
 import os
 import sys
@@ -23,6 +22,7 @@ log = logging.getLogger("backend.cli")
 
 Command = Callable[[argparse.Namespace, Config], int]
 COMMANDS: dict[str, Command] = {}
+DOMAIN_COMMANDS = ("backend.auth.commands", "backend.callup.commands")
 
 
 def command(name: str) -> Callable[[Command], Command]:
@@ -164,10 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     logs.configure(config.log_level)
-    # Domain commands register themselves on import.
-    for module in ("backend.auth.commands", "backend.callup.commands"):
-        if importlib.util.find_spec(module) is not None:
+    # Domain commands register themselves on import; a domain not built yet simply has none.
+    for module in DOMAIN_COMMANDS:
+        try:
             importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise
     func = COMMANDS.get(args.command)
     if func is None:
         print(f"command {args.command!r} is not available in this build", file=sys.stderr)

@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from backend import auth, fleet, keys
+from backend import auth, fleet, keys, realtime
 from backend.api.middlewares import observe, render_errors
+from backend.auth.origin import check_origin, setup_cors
 from backend.auth.resolve import authenticate
+from backend.auth.sessions import sessions
 from backend.config import Config
 from backend.db import make_engine
 from backend.kv import redis_ctx
@@ -37,7 +39,8 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: Config) -> web.Application:
     """Build the whole service for `config`; run.py, gunicorn and the tests all call this."""
     app = web.Application(
-        middlewares=[observe, render_errors, authenticate],   # outermost first
+        # sessions sits outside render_errors so error responses of cookie surfaces get a sessid too.
+        middlewares=[observe, sessions, render_errors, authenticate, check_origin],   # outermost first
         # The photo limit is the largest body any route takes; JSON routes enforce MAX_BODY_SIZE
         # themselves while reading (backend.api.validation.read_body).
         client_max_size=max(config.max_body, config.max_photo),
@@ -45,7 +48,8 @@ def create_app(config: Config) -> web.Application:
     app[keys.CONFIG] = config
     app[keys.METRICS] = Metrics()
     app[keys.INSTANCE] = config.instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    app.cleanup_ctx.extend([db_ctx, redis_ctx])
-    for domain in (auth, fleet, health, openapi):
+    app.cleanup_ctx.extend([db_ctx, redis_ctx, realtime.bus_ctx])
+    for domain in (realtime, auth, fleet, health, openapi):
         domain.setup(app)
+    setup_cors(app)   # last: aiohttp-cors wraps every route registered above
     return app

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp_session import AbstractStorage
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.auth.principal import Principal
 from backend.config import Config
 from backend.ops.metrics import Metrics
+from backend.realtime.bus import Bus
+from backend.realtime.channels import Channels
+from backend.realtime.hub import Hub
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", AsyncEngine)
@@ -26,3 +31,10 @@ ENDPOINTS = web.AppKey("endpoints", list)                    # backend.api.routi
 OPENAPI_CACHE = web.AppKey("openapi_cache", dict)            # built on first request, routes are frozen then
 # Set by the cookie-session setup: resolves a request's sessid into a principal (or None).
 SESSION_RESOLVER = web.AppKey("session_resolver", Callable)
+SESSION_STORAGE = web.AppKey("session_storage", AbstractStorage)   # backend.auth.sessions.SessionStorage
+# Realtime (backend/realtime): the bus, the hub, the channel registry, domain frame commands, open sockets.
+BUS = web.AppKey("bus", Bus)
+HUB = web.AppKey("hub", Hub)
+CHANNELS = web.AppKey("channels", Channels)
+WS_COMMANDS = web.AppKey("ws_commands", dict)
+SOCKETS = web.AppKey("sockets", weakref.WeakSet)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -58,6 +60,59 @@ async def config(services: Services) -> Config:
     )
 
 
+SECRET_KEYS = frozenset({"password", "password_hash"})
+
+
+def _field_messages(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def secret_keys_in(value: Any, where: str = "$", error: bool = False) -> list[str]:
+    """Paths of every `password` / `password_hash` key at any depth of a JSON value.
+
+    In an error body (`error`), `{"password": ["message", ...]}` is a DRF field error, not a secret.
+    """
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in SECRET_KEYS and not (error and _field_messages(item)):
+                found.append(f"{where}.{key}")
+            found += secret_keys_in(item, f"{where}.{key}", error)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += secret_keys_in(item, f"{where}[{index}]", error)
+    return found
+
+
+def password_guard() -> aiohttp.TraceConfig:
+    """A client trace that fails the test on any JSON response carrying a password (SPEC §2.1)."""
+    async def check(session: aiohttp.ClientSession, ctx: Any, params: aiohttp.TraceRequestEndParams) -> None:
+        response = params.response
+        # /openapi.json names the `password` fields of request schemas; it describes, never holds, values.
+        if response.status == 101 or "json" not in response.content_type or response.url.path == "/openapi.json":
+            return
+        body = await response.read()     # cached: the test reads the same bytes afterwards
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return
+        leaked = secret_keys_in(data, error=response.status >= 400)
+        assert not leaked, f"{params.method} {params.url} returned a secret: {leaked}"
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(check)
+    return trace
+
+
+@pytest.fixture
+def aiohttp_client(aiohttp_client: Callable[..., Awaitable[TestClient]]) -> Callable[..., Awaitable[TestClient]]:
+    """The plugin's factory, every client carrying the password guard (a suite-wide check)."""
+    async def start(app: Any, **kwargs: Any) -> TestClient:
+        kwargs["trace_configs"] = [*kwargs.get("trace_configs", []), password_guard()]
+        return await aiohttp_client(app, **kwargs)
+    return start
+
+
 @pytest.fixture
 def make_client(aiohttp_client: Callable[..., Awaitable[TestClient]], config: Config) -> AppFactory:
     """Start one more app instance (same database and Redis unless told otherwise)."""
@@ -86,6 +141,8 @@ async def two_apps(make_client: AppFactory) -> tuple[TestClient, TestClient]:
 @dataclasses.dataclass
 class TestUser:
     """A real user row with a real access token."""
+
+    __test__ = False      # a fixture value, not a test class (pytest would try to collect it)
 
     id: int
     login: str

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, get_args, get_origin
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -30,13 +30,17 @@ from backend.jsonutil import dumps
 
 Access = str | Callable[[Principal], bool] | None
 
+# Ids and integer filters beyond Postgres bigint would fail in the driver (a 500): they name nothing.
+BIGINT_MAX = 2**63 - 1
+NULL_MESSAGE = "Это поле не может быть null."
+
 
 class ListQuery(BaseModel):
     """Pagination shared by every list (SPEC §2.4)."""
 
     model_config = ConfigDict(extra="allow")
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=BIGINT_MAX)
     include_deleted: bool = False
 
 
@@ -58,6 +62,13 @@ def partial_model(model: type[BaseModel]) -> type[BaseModel]:
         for name, info in model.model_fields.items()
     }
     return create_model(f"{model.__name__}Patch", __base__=model.__base__, **fields)  # type: ignore[call-overload]
+
+
+def _nullable(annotation: Any) -> bool:
+    """True when None is a valid value of `annotation` (X | None, Optional[X], Any)."""
+    if annotation is None or annotation is type(None) or annotation is Any:
+        return True
+    return any(_nullable(arg) for arg in get_args(annotation)) if get_origin(annotation) else False
 
 
 def _allowed(access: Access, principal: Principal) -> bool:
@@ -117,8 +128,8 @@ class Resource:
                           action: str) -> None:
         """Runs after the transaction committed (publish events here)."""
 
-    def to_out(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """A row as the API shows it (columns renamed back to API names)."""
+    def to_out(self, row: Mapping[str, Any], principal: Principal | None = None) -> dict[str, Any]:
+        """A row as the API shows it to `principal` (columns renamed back to API names)."""
         reverse = {column: name for name, column in self.columns.items()}
         data = {reverse.get(key, key): value for key, value in row.items()}
         return self.schema_out.model_validate(data).model_dump(mode="json")
@@ -182,6 +193,8 @@ class Resource:
             column = self.table.c[spec.column]
             try:
                 value = spec.kind(raw) if spec.kind is not dt.date else dt.date.fromisoformat(raw)
+                if isinstance(value, int) and not -BIGINT_MAX <= value <= BIGINT_MAX:
+                    raise ValueError(raw)
             except ValueError:
                 errors.setdefault(name, []).append("Неверное значение фильтра.")
                 continue
@@ -234,15 +247,15 @@ class Resource:
             count = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
             rows = (await conn.execute(query.order_by(self.table.c.id).limit(page.limit).offset(page.offset)
                                        )).mappings().all()
-        return web.json_response(paginated(request, count, page.limit, page.offset, [self.to_out(r) for r in rows]),
-                                 dumps=dumps)
+        results = [self.to_out(r, principal) for r in rows]
+        return web.json_response(paginated(request, count, page.limit, page.offset, results), dumps=dumps)
 
     async def retrieve_view(self, request: web.Request) -> web.Response:
         principal = self._reader(request)
         include_deleted = self._include_deleted(request, principal)
         async with read(request.app[keys.DB]) as conn:
-            row = await self._load(conn, principal, int(request.match_info["id"]), include_deleted)
-        return web.json_response(self.to_out(row), dumps=dumps)
+            row = await self._load(conn, principal, item_id_of(request), include_deleted)
+        return web.json_response(self.to_out(row, principal), dumps=dumps)
 
     async def create_view(self, request: web.Request) -> web.Response:
         principal = current_user(request)
@@ -257,7 +270,7 @@ class Resource:
         except IntegrityError as exc:
             raise self._integrity(exc) from None
         await self.after_write(request.app, principal, row, "created")
-        return web.json_response(self.to_out(row), status=201, dumps=dumps)
+        return web.json_response(self.to_out(row, principal), status=201, dumps=dumps)
 
     async def update_view(self, request: web.Request) -> web.Response:
         return await self._update(request, self.schema_in, partial=False)
@@ -269,7 +282,9 @@ class Resource:
         principal = current_user(request)
         body = await read_json_object(request)
         model = self._parse(schema, body)
-        item_id = int(request.match_info["id"])
+        if partial:
+            self._refuse_nulls(model)
+        item_id = item_id_of(request)
         try:
             async with transaction(request.app[keys.DB]) as conn:
                 current = await self._load(conn, principal, item_id, lock=True)
@@ -285,11 +300,11 @@ class Resource:
         except IntegrityError as exc:
             raise self._integrity(exc) from None
         await self.after_write(request.app, principal, row, "updated")
-        return web.json_response(self.to_out(row), dumps=dumps)
+        return web.json_response(self.to_out(row, principal), dumps=dumps)
 
     async def delete_view(self, request: web.Request) -> web.Response:
         principal = current_user(request)
-        item_id = int(request.match_info["id"])
+        item_id = item_id_of(request)
         async with transaction(request.app[keys.DB]) as conn:
             current = await self._load(conn, principal, item_id, lock=True)
             if not self.can_write(principal, current):
@@ -300,12 +315,27 @@ class Resource:
         await self.after_write(request.app, principal, row, "deleted")
         return web.Response(status=204)
 
+    def _refuse_nulls(self, model: BaseModel) -> None:
+        """PATCH makes every field optional; an explicit null is still an error where PUT forbids it."""
+        errors = {name: [NULL_MESSAGE] for name in model.model_fields_set
+                  if getattr(model, name) is None and not _nullable(self.schema_in.model_fields[name].annotation)}
+        if errors:
+            raise invalid(errors)
+
     @staticmethod
     def _parse(schema: type[BaseModel], body: dict[str, Any]) -> BaseModel:
         try:
             return schema.model_validate(body)
         except ValidationError as exc:
             raise invalid_input(exc) from None
+
+
+def item_id_of(request: web.Request) -> int:
+    """The {id} of an item path; past bigint it can name no row (404, not a driver error)."""
+    item_id = int(request.match_info["id"])
+    if item_id > BIGINT_MAX:
+        raise not_found()
+    return item_id
 
 
 def _escape_like(value: str) -> str:

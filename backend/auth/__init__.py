@@ -7,6 +7,10 @@ from aiohttp import web
 
 def setup(app: web.Application) -> None:
     """Register the auth surfaces (the authenticate middleware is wired in create_app)."""
-    from backend.auth import api_handlers
+    from backend.auth import api_handlers, profile_handlers, resources, sessions, token_handlers
 
     api_handlers.setup(app)
+    sessions.setup(app)
+    profile_handlers.setup(app)
+    resources.setup(app)
+    token_handlers.setup(app)

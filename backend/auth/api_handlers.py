@@ -11,10 +11,10 @@ from backend import keys
 from backend.api.access import client_address, current_user
 from backend.api.routing import route
 from backend.api.validation import read_json
+from backend.auth.grants import issue_access_for
 from backend.auth.login import check_password
 from backend.auth.schemas import ApiLoginIn, ApiLoginOut, MeOut
 from backend.auth.tables import users
-from backend.auth.tokens import issue_access
 from backend.db import read
 from backend.errors import not_found
 from backend.jsonutil import dumps
@@ -33,8 +33,8 @@ async def api_login(request: web.Request) -> web.Response:
     """POST /api/auth/login/: password → access JWT and the user."""
     data = await read_json(request, ApiLoginIn)
     identity = await check_password(request.app, data.login, data.password, client_address(request))
-    token = issue_access(request.app[keys.CONFIG], user_id=identity.id, login=identity.login,
-                         role_id=identity.role_id, password_hash=identity.password_hash, client=data.client)
+    # Not plain issue_access: a token issued in the second of a logout-all must outlive it.
+    token = await issue_access_for(request.app, identity, data.client)
     row = await user_row(request.app, identity.id)
     body = ApiLoginOut(access=token.token, user={**row, "role": row["role_id"]})
     return web.json_response(body.model_dump(mode="json"), dumps=dumps)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -32,6 +34,18 @@ def _dummy_hash(memory_kib: int, time_cost: int) -> str:
     return _hasher(memory_kib, time_cost).hash(_DUMMY_PASSWORD)
 
 
+@lru_cache(maxsize=1)
+def _hashing_pool() -> ThreadPoolExecutor:
+    """The threads argon2 runs in: one core fewer than the machine has.
+
+    argon2 releases the GIL and keeps a core busy for its whole run; with as many hashing threads
+    as cores (the default executor has cores + 4), 50 concurrent logins starve the event loop's
+    thread of CPU and every other request waits (measured by scripts/bench/auth.py). Process-wide
+    like the default executor it replaces; hashing has no per-app state.
+    """
+    return ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="argon2")
+
+
 def check_length(config: Config, password: str, field: str = "password") -> None:
     """400 when the password is shorter than PASSWORD_MIN_LENGTH (every surface)."""
     if len(password) < config.password_min_length:
@@ -40,7 +54,7 @@ def check_length(config: Config, password: str, field: str = "password") -> None
 
 async def hash_password(config: Config, password: str) -> str:
     """argon2id hash, computed in a worker thread (hashing must never block the loop)."""
-    return await asyncio.get_running_loop().run_in_executor(None, hasher(config).hash, password)
+    return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), hasher(config).hash, password)
 
 
 def _verify(config: Config, password_hash: str | None, password: str) -> bool:
@@ -54,7 +68,8 @@ def _verify(config: Config, password_hash: str | None, password: str) -> bool:
 
 async def verify_password(config: Config, password_hash: str | None, password: str) -> bool:
     """True when `password` matches; a None hash (no such user) still costs one verification."""
-    return await asyncio.get_running_loop().run_in_executor(None, _verify, config, password_hash, password)
+    return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), _verify, config, password_hash,
+                                                            password)
 
 
 def password_fingerprint(secret: str, password_hash: str) -> str:
@@ -64,3 +79,16 @@ def password_fingerprint(secret: str, password_hash: str) -> str:
     invalidate tokens that the old key still verifies.
     """
     return hmac.new(secret.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def stored_fingerprint(config: Config, password_hash: str) -> str:
+    """`kid:fp` for refresh tokens and sessions, which outlive one signing key."""
+    kid, secret = config.jwt_keys[0]
+    return f"{kid}:{password_fingerprint(secret, password_hash)}"
+
+
+def fingerprint_matches(config: Config, stored: str | None, password_hash: str) -> bool:
+    """True while the hash is the one `stored` was made from (and its key is still configured)."""
+    kid, _, fp = (stored or "").partition(":")
+    secret = dict(config.jwt_keys).get(kid)
+    return secret is not None and hmac.compare_digest(password_fingerprint(secret, password_hash), fp)

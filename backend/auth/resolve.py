@@ -12,26 +12,17 @@ from sqlalchemy import select
 from backend import keys
 from backend.auth.passwords import password_fingerprint
 from backend.auth.principal import Principal
+from backend.auth.revocation import deny_key, revoked_before_key
 from backend.auth.tables import apps
 from backend.auth.tokens import decode_access, invalid_token, password_changed
 from backend.auth.users import load_identity
 from backend.db import read
 from backend.errors import ApiError, forbidden, unauthorized
-from backend.kv import redis_key
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SessionResolver = Callable[[web.Request], Awaitable[Principal | None]]
 
 APP_TOKEN_HEADER = "X-Application-Token"
-
-
-def deny_key(app: web.Application, jti: str) -> str:
-    return redis_key(app, "auth", "deny", jti)
-
-
-def revoked_before_key(app: web.Application, user_id: int) -> str:
-    """Unix time before which every access token of the user is void (logout ?all=true, block)."""
-    return redis_key(app, "auth", "revoked-before", user_id)
 
 
 def blocked_user() -> ApiError:

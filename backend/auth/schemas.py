@@ -43,3 +43,81 @@ class MeOut(BaseModel):
     driver_license: str | None
     role: int
     deleted_at: dt.datetime | None
+
+
+# ---- cookie sessions (seed 000) and /api/users/ (seed 001 §2) ---------------------------------
+
+class SigninIn(BaseModel):
+    """POST /profile/signin and /sign-in: login may be a login, an email or a phone."""
+
+    login: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SignupIn(BaseModel):
+    """POST /profile/signup: a car-sharing client registers (client_status pending)."""
+
+    login: str = Field(min_length=1, max_length=150)
+    password: str = Field(min_length=1, max_length=1024)
+    name: str = Field("", max_length=150)
+    surname: str = Field("", max_length=150)
+    phone: str | None = Field(None, max_length=32)
+    email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    driver_license: str | None = Field(None, max_length=64)
+
+
+class ProfileOut(MeOut):
+    """The seed-001 user plus email and client_status (SPEC §11.6)."""
+
+    email: str | None
+    client_status: str
+
+
+# ---- token auth, seed 003 (/auth/*) -------------------------------------------------------------
+
+class TokenLoginIn(BaseModel):
+    """POST /auth/login: identifier is an email, a phone or a login."""
+
+    identifier: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenUser(BaseModel):
+    """The /auth user (SPEC §11.8): first_name = name, last_name = surname, role by name."""
+
+    id: int
+    email: str | None
+    role: str
+    first_name: str
+    last_name: str
+
+
+class TokenLoginOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    user: TokenUser
+
+
+class RefreshIn(BaseModel):
+    """POST /auth/refresh."""
+
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class RefreshOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    refresh_token: str
+
+
+class LogoutQuery(BaseModel):
+    """POST /auth/logout?all=true ends every session of the user."""
+
+    all: bool = False
+
+
+class DetailOut(BaseModel):
+    detail: str

@@ -1,4 +1,4 @@
-"""Core tables of identity (sql/001_identity.sql)."""
+"""Core tables of identity (sql/001_identity.sql) and auth (sql/003_auth.sql)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,8 @@ refresh_tokens = Table(
     Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
     Column("family_id", UUID(as_uuid=True), nullable=False),
     Column("client", Text, nullable=False, server_default="web"),
+    Column("access_jti", Text),
+    Column("pwd_fp", Text, nullable=False),
     Column("expires_at", TZ, nullable=False),
     Column("created_at", TZ, nullable=False, server_default=text("now()")),
     Column("rotated_at", TZ),

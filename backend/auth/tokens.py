@@ -34,10 +34,10 @@ def password_changed() -> ApiError:
 
 
 def issue_access(config: Config, *, user_id: int, login: str, role_id: int, password_hash: str,
-                 client: str = "web") -> AccessToken:
+                 client: str = "web", issued_at: int | None = None) -> AccessToken:
     """Sign an access token with the first configured key."""
     kid, secret = config.jwt_keys[0]
-    now = int(time.time())
+    now = issued_at or int(time.time())
     jti = str(uuid.uuid4())
     expires = now + int(config.access_ttl)
     payload = {"sub": user_id, "login": login, "role": role_id, "client": client,

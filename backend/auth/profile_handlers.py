@@ -1,0 +1,70 @@
+"""Car-sharing cookie endpoints (seed 000, SPEC §4.1): /profile/signin, /sign-in, signout, signup, profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from backend import keys
+from backend.api.access import client_address, current_user
+from backend.api.routing import route
+from backend.api.validation import read_json
+from backend.auth import sessions
+from backend.auth.api_handlers import user_row
+from backend.auth.login import check_password
+from backend.auth.schemas import ProfileOut, SigninIn, SignupIn
+from backend.auth.users import create_user
+from backend.jsonutil import dumps
+
+
+def profile_body(row: dict[str, Any]) -> dict[str, Any]:
+    """The seed-001 user shape plus email and client_status; never the hash."""
+    return ProfileOut.model_validate({**row, "role": row["role_id"]}).model_dump(mode="json")
+
+
+async def signin(request: web.Request) -> web.Response:
+    """POST /profile/signin (alias /sign-in): bind the user to a NEW session key."""
+    data = await read_json(request, SigninIn)
+    identity = await check_password(request.app, data.login, data.password, client_address(request))
+    await sessions.bind(request, identity)
+    return web.json_response(profile_body(await user_row(request.app, identity.id)), dumps=dumps)
+
+
+async def signout(request: web.Request) -> web.Response:
+    """POST /profile/signout: unbind the user; the sessid stays usable (seed 000)."""
+    await sessions.unbind(request.app, await sessions.current_session(request))
+    return web.json_response({"detail": "Вы вышли из учётной записи."}, dumps=dumps)
+
+
+async def profile(request: web.Request) -> web.Response:
+    """GET /profile: the signed-in user (401 for an anonymous session)."""
+    row = await user_row(request.app, current_user(request).user_id or 0)
+    return web.json_response(profile_body(row), dumps=dumps)
+
+
+async def signup(request: web.Request) -> web.Response:
+    """POST /profile/signup: a new client, pending approval by an operator."""
+    data = await read_json(request, SignupIn)
+    app = request.app
+    row = await create_user(app[keys.DB], app[keys.CONFIG], login=data.login.strip(), password=data.password,
+                            role="client", email=data.email, phone=data.phone, client_status="pending",
+                            name=data.name, surname=data.surname, driver_license=data.driver_license or None)
+    body = profile_body(row)
+    bus_key = getattr(keys, "BUS", None)
+    if bus_key is not None and bus_key in app:
+        await app[bus_key].publish("dashboard", "client.registered", body)
+    return web.json_response(body, status=201, dumps=dumps)
+
+
+def setup(app: web.Application) -> None:
+    common: dict[str, Any] = {"tag": "profile"}
+    route(app, "POST", "/profile/signin", signin, summary="Sign in (cookie session)", body=SigninIn,
+          response=ProfileOut, **common)
+    route(app, "POST", "/sign-in", signin, summary="Sign in (alias of /profile/signin)", body=SigninIn,
+          response=ProfileOut, **common)
+    route(app, "POST", "/profile/signout", signout, summary="Sign out (the session stays)", **common)
+    route(app, "GET", "/profile", profile, summary="Current user (cookie session)", response=ProfileOut,
+          auth="user", **common)
+    route(app, "POST", "/profile/signup", signup, summary="Register a car-sharing client", body=SignupIn,
+          response=ProfileOut, status=201, **common)

@@ -1,0 +1,196 @@
+"""/api/roles/, /api/permissions/, /api/users/ on the generic Resource (SPEC §5.1, seed 001 §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from backend import keys
+from backend.api.crud import Filter, Resource, _escape_like
+from backend.api.types import Phone
+from backend.auth import sessions
+from backend.auth.passwords import check_length, hash_password
+from backend.auth.principal import PERMISSION_FLAGS, Principal
+from backend.auth.schemas import ProfileOut
+from backend.auth.tables import permissions, roles, users
+from backend.config import Config
+from backend.errors import field_error, forbidden, invalid
+
+MANAGE_USERS = "can_manage_users"
+PRIVATE_FIELDS = ("phone", "email", "driver_license")
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def missing_pk(value: object) -> str:
+    return f'Недопустимый первичный ключ "{value}" - объект не существует.'
+
+
+# ---- schemas ---------------------------------------------------------------------------------
+
+class RoleIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=150)
+
+
+class RoleOut(BaseModel):
+    id: int
+    name: str
+
+
+_FLAGS: dict[str, Any] = dict.fromkeys(PERMISSION_FLAGS, (bool, False))
+PermissionIn = create_model("PermissionIn", role=(int, ...), **_FLAGS)  # type: ignore[call-overload]
+PermissionOut = create_model("PermissionOut", id=(int, ...), role=(int, ...), **_FLAGS)  # type: ignore[call-overload]
+
+
+class UserIn(BaseModel):
+    """POST/PUT /api/users/ (seed 001 §2.3 + email, client_status); password is write-only."""
+
+    login: str = Field(min_length=1, max_length=150)
+    password: str | None = Field(None, max_length=1024)
+    name: str = Field("", max_length=150)
+    surname: str = Field("", max_length=150)
+    last_name: str = Field("", max_length=150)
+    phone: Phone | None = None
+    email: str | None = Field(None, max_length=254, pattern=EMAIL_PATTERN)
+    driver_license: str | None = Field(None, max_length=64)
+    role: int
+    client_status: Literal["pending", "approved", "blocked"] | None = None
+
+
+# ---- resources -------------------------------------------------------------------------------
+
+async def live_role(conn: AsyncConnection, role_id: int) -> None:
+    """400 on `role` unless the role exists and is not deleted."""
+    found = (await conn.execute(select(roles.c.id).where(roles.c.id == role_id, roles.c.deleted_at.is_(None)))
+             ).scalar_one_or_none()
+    if found is None:
+        raise field_error("role", missing_pk(role_id))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleResource(Resource):
+    unique_messages: ClassVar[Mapping[str, str]] = {"name": "Роль с таким названием уже существует."}
+
+    async def before_delete(self, conn: AsyncConnection, principal: Principal, row: Mapping[str, Any]) -> None:
+        used = (await conn.execute(select(func.count()).select_from(users).where(
+            users.c.role_id == row["id"], users.c.deleted_at.is_(None)))).scalar_one()
+        if used:
+            raise invalid({"non_field_errors": ["Роль назначена пользователям и не может быть удалена."]})
+
+
+@dataclass(frozen=True, kw_only=True)
+class PermissionResource(Resource):
+    unique_messages: ClassVar[Mapping[str, str]] = {"role": "Права для этой роли уже существуют."}
+
+    async def before_create(self, conn: AsyncConnection, principal: Principal,
+                            values: dict[str, Any]) -> dict[str, Any]:
+        await live_role(conn, values["role_id"])
+        return values
+
+    async def before_update(self, conn: AsyncConnection, principal: Principal, row: Mapping[str, Any],
+                            values: dict[str, Any]) -> dict[str, Any]:
+        if values.get("role_id", row["role_id"]) != row["role_id"]:
+            await live_role(conn, values["role_id"])
+        return values
+
+
+def _is_manager(principal: Principal) -> bool:
+    return principal.has(MANAGE_USERS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserResource(Resource):
+    """Users: managers do everything; a user may read and PATCH themselves, never their role."""
+
+    config: Config                      # argon2 parameters and PASSWORD_MIN_LENGTH for the hooks
+
+    unique_messages: ClassVar[Mapping[str, str]] = {
+        "login": "Пользователь с таким логином уже существует.",
+        "email": "Пользователь с таким email уже существует.",
+        "phone": "Пользователь с таким телефоном уже существует.",
+    }
+
+    def can_write(self, principal: Principal, row: Mapping[str, Any] | None) -> bool:
+        return _is_manager(principal) or (row is not None and row["id"] == principal.user_id)
+
+    def _apply_filters(self, query: Select[Any], request: web.Request) -> Select[Any]:
+        query = super()._apply_filters(query, request)
+        login = request.query.get("login", "").strip()
+        if login:
+            query = query.where(func.lower(users.c.login) == login.lower())
+        search = request.query.get("search", "").strip()
+        if search:
+            pattern = f"%{_escape_like(search)}%"
+            query = query.where(or_(*(users.c[name].ilike(pattern, escape="\\")
+                                      for name in ("login", "name", "surname", "email"))))
+        return query
+
+    async def _password(self, values: dict[str, Any], required: bool) -> None:
+        password = values.pop("password", None)
+        if password is None:
+            if required:
+                raise field_error("password", "Обязательное поле.")
+            return
+        check_length(self.config, password)
+        values["password_hash"] = await hash_password(self.config, password)
+
+    async def before_create(self, conn: AsyncConnection, principal: Principal,
+                            values: dict[str, Any]) -> dict[str, Any]:
+        await live_role(conn, values["role_id"])
+        await self._password(values, required=True)
+        # Created by an administrator: approved unless told otherwise (SPEC §11.13).
+        values["client_status"] = values.get("client_status") or "approved"
+        return values
+
+    async def before_update(self, conn: AsyncConnection, principal: Principal, row: Mapping[str, Any],
+                            values: dict[str, Any]) -> dict[str, Any]:
+        if values.get("client_status") is None:
+            values.pop("client_status", None)
+        if not _is_manager(principal):
+            # Self-service: the user's own role and status are the managers' business (SPEC §11.9).
+            for column in ("role_id", "client_status"):
+                if column in values and values[column] != row[column]:
+                    raise forbidden()
+        if values.get("role_id", row["role_id"]) != row["role_id"]:
+            await live_role(conn, values["role_id"])
+        await self._password(values, required=False)
+        return values
+
+    async def before_delete(self, conn: AsyncConnection, principal: Principal, row: Mapping[str, Any]) -> None:
+        if not _is_manager(principal):
+            raise forbidden()
+
+    async def after_write(self, app: web.Application, principal: Principal, row: Mapping[str, Any],
+                          action: str) -> None:
+        if action == "deleted" or row["client_status"] == "blocked":
+            await sessions.revoke_user(app, int(row["id"]))
+
+    def to_out(self, row: Mapping[str, Any], principal: Principal | None = None) -> dict[str, Any]:
+        data = super().to_out(row, principal)
+        sees_private = principal is not None and (
+            principal.user_id == row["id"] or principal.has_any(MANAGE_USERS, "can_manage_clients"))
+        if not sees_private:
+            for name in PRIVATE_FIELDS:
+                data[name] = None
+        return data
+
+
+def any_user(principal: Principal) -> bool:
+    return principal.is_user
+
+
+def setup(app: web.Application) -> None:
+    RoleResource(path="/api/roles/", table=roles, schema_in=RoleIn, schema_out=RoleOut, tag="roles",
+                 read=MANAGE_USERS, write=MANAGE_USERS).register(app)
+    PermissionResource(path="/api/permissions/", table=permissions, schema_in=PermissionIn,
+                       schema_out=PermissionOut, tag="permissions", read=MANAGE_USERS, write=MANAGE_USERS,
+                       columns={"role": "role_id"}, filters={"role": Filter("role_id")}).register(app)
+    UserResource(path="/api/users/", table=users, schema_in=UserIn, schema_out=ProfileOut, tag="users",
+                 read=any_user, write=MANAGE_USERS, columns={"role": "role_id"},
+                 filters={"role": Filter("role_id")}, config=app[keys.CONFIG]).register(app)

@@ -1,0 +1,83 @@
+"""Realtime: the Redis pub/sub bus, the websocket hub, the channel registry and GET /ws (SPEC §8).
+
+Domains publish with `await app[keys.BUS].publish(channel, event, data)` after their
+transaction has committed, and declare channels with `app[keys.CHANNELS].add(Namespace(...))`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from aiohttp import WSCloseCode, web
+from pydantic import BaseModel, TypeAdapter
+
+from backend import keys
+
+if TYPE_CHECKING:
+    from backend.realtime.connection import Command
+
+SHUTDOWN_CLOSE_TIMEOUT = 2.0
+
+
+async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start the instance's one pub/sub listener (after Redis is open); stop it on cleanup."""
+    from backend.realtime.bus import Bus, pubsub_client
+    from backend.realtime.hub import Hub
+
+    config = app[keys.CONFIG]
+    if config.redis_url is None:             # redis_ctx, opened before this, already refuses it
+        raise RuntimeError("REDIS_URL is not set")
+    listener = pubsub_client(config.redis_url)
+    bus = Bus(app[keys.REDIS], listener, config.redis_prefix, app[keys.METRICS])
+    app[keys.BUS] = bus
+    app[keys.HUB] = hub = Hub(bus, app[keys.METRICS])
+    app[keys.CONNECTION_COUNT] = lambda: len(hub.connections)
+    bus.start()
+    yield
+    await bus.stop()
+    await listener.aclose()
+
+
+async def close_sockets(app: web.Application) -> None:
+    """Graceful shutdown: every websocket is closed with 1001 before the resources go."""
+    sockets = tuple(app[keys.SOCKETS])
+    if not sockets:
+        return
+    # All at once and bounded: each close waits for the peer's answer, and a dead peer would
+    # otherwise hold the shutdown for the websocket's own 10 s close timeout.
+    closing = [asyncio.ensure_future(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown"))
+               for ws in sockets]
+    _, late = await asyncio.wait(closing, timeout=SHUTDOWN_CLOSE_TIMEOUT)
+    for task in late:
+        task.cancel()
+
+
+def setup(app: web.Application) -> None:
+    """Declare the identity-level namespaces and the routes."""
+    from backend.api.routing import route
+    from backend.realtime.channels import Channels, Namespace, dashboard_viewers, only_that_user
+    from backend.realtime.handlers import PublishIn, PublishOut, publish, websocket
+
+    if keys.CHANNELS not in app:
+        app[keys.CHANNELS] = Channels()
+    app[keys.CHANNELS].add(Namespace("user", authorize=only_that_user))
+    app[keys.CHANNELS].add(Namespace("dashboard", authorize=dashboard_viewers))
+    app[keys.WS_COMMANDS] = {}
+    app[keys.SOCKETS] = weakref.WeakSet()
+    app.on_shutdown.append(close_sockets)
+    app.router.add_get("/ws", websocket)
+    route(app, "POST", "/api/realtime/publish", publish, summary="Publish an event to a channel",
+          tag="realtime", body=PublishIn, response=PublishOut, auth="is_admin", slash_optional=False)
+
+
+def register_command(app: web.Application, frame_type: str, model: type[BaseModel], handler: Command) -> None:
+    """Let a domain answer a client frame type (chat: send/typing/read), validated by `model`."""
+    from backend.realtime.frames import CORE_TYPES
+
+    commands = app[keys.WS_COMMANDS]
+    if frame_type in CORE_TYPES or frame_type in commands:
+        raise ValueError(f"websocket frame type {frame_type!r} registered twice")
+    commands[frame_type] = (TypeAdapter(model), handler)

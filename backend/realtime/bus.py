@@ -1,0 +1,208 @@
+"""The event bus: Redis pub/sub between instances, one pub/sub connection per instance.
+
+An instance subscribes a Redis channel only while it has a local subscriber for it (the hub
+calls listen/unlisten). A lost Redis is retried with backoff and every channel is subscribed
+again, so live websockets keep receiving once Redis returns (SPEC §8.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from backend.ops.metrics import Metrics
+from backend.realtime.frames import event_frame
+
+log = logging.getLogger("backend.realtime.bus")
+
+Deliver = Callable[[str, bytes], None]
+BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
+CONFIRM_TIMEOUT = 2.0      # how long a first subscriber waits for Redis to confirm SUBSCRIBE
+POLL = 1.0                 # idle read timeout: lets redis-py's health check ping a quiet connection
+STOP_TIMEOUT = 2.0
+
+
+@dataclass
+class Outbox:
+    """Events collected inside a transaction, published by `Bus.deferred` after it commits."""
+
+    events: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def add(self, channel: str, event: str, data: Any) -> None:
+        """Queue one event; nothing leaves before the surrounding block succeeds."""
+        self.events.append((channel, event, data))
+
+
+def pubsub_client(url: str) -> Redis:
+    """The bus's own client: no silent retries, so the listener's reconnect loop sees every loss."""
+    return Redis.from_url(url, socket_connect_timeout=2, socket_keepalive=True, health_check_interval=10,
+                          retry=Retry(NoBackoff(), 0))
+
+
+class Bus:
+    """Publish events to every instance; receive the channels this instance listens to."""
+
+    def __init__(self, redis: Redis, listener: Redis, prefix: str, metrics: Metrics) -> None:
+        self._redis = redis            # the app's shared client: PUBLISH goes through its pool
+        self._listener = listener      # one connection, used only for SUBSCRIBE and reading
+        self._prefix = prefix + "rt:"
+        self._metrics = metrics
+        self._channels: set[str] = set()
+        self._pending: dict[str, list[asyncio.Future[None]]] = {}
+        self._pubsub: PubSub | None = None
+        self._commands = asyncio.Lock()    # SUBSCRIBE/UNSUBSCRIBE reach Redis in the order asked
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.deliver: Deliver = lambda channel, payload: None
+        self.connected = False
+
+    def redis_channel(self, channel: str) -> str:
+        """The one place that maps a channel to its Redis name (a shard map would live here)."""
+        return self._prefix + channel
+
+    @property
+    def channels(self) -> frozenset[str]:
+        """Channels this instance currently receives from Redis."""
+        return frozenset(self._channels)
+
+    async def publish(self, channel: str, event: str, data: Any) -> int:
+        """Send an event to every instance; returns how many instances listen to `channel`.
+
+        Domains call this after their transaction committed. A lost Redis does not fail the
+        caller's request (Postgres is the truth; clients resync from REST): the event is dropped.
+        """
+        payload = event_frame(channel, event, data)
+        try:
+            receivers = await self._redis.publish(self.redis_channel(channel), payload)
+        except (RedisError, OSError):
+            log.warning("event dropped, Redis unavailable", extra={"channel": channel, "event": event})
+            self._metrics.events_dropped.inc()
+            return 0
+        self._metrics.events_published.inc()
+        return int(receivers)
+
+    @contextlib.asynccontextmanager
+    async def deferred(self) -> AsyncIterator[Outbox]:
+        """Collect events and publish them only if the block succeeds.
+
+        Enter it *outside* the transaction (`async with bus.deferred() as out, tx(db) as conn:`)
+        so the commit happens before anything is published (SPEC §1.4).
+        """
+        outbox = Outbox()
+        yield outbox
+        for channel, event, data in outbox.events:
+            await self.publish(channel, event, data)
+
+    async def listen(self, channel: str) -> None:
+        """Receive `channel` from Redis; returns once Redis confirmed it (or it is retried later)."""
+        if channel in self._channels and channel not in self._pending:
+            return
+        self._channels.add(channel)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(channel, []).append(waiter)
+        if len(self._pending[channel]) == 1:
+            await self._command("subscribe", channel)
+        # A subscriber must not miss an event published right after its `subscribed` reply, so
+        # wait for Redis's confirmation; while Redis is down the reconnect loop subscribes later.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(waiter), CONFIRM_TIMEOUT)
+
+    async def unlisten(self, channel: str) -> None:
+        """Stop receiving `channel` (its last local subscriber left)."""
+        if channel not in self._channels:
+            return
+        self._channels.discard(channel)
+        self._confirm(channel)
+        await self._command("unsubscribe", channel)
+
+    async def _command(self, verb: str, channel: str) -> None:
+        async with self._commands:
+            pubsub = self._pubsub
+            if pubsub is None or not self.connected:
+                return          # _session() subscribes self._channels when it connects
+            with contextlib.suppress(RedisError, OSError):   # the reader sees the loss and reconnects
+                await getattr(pubsub, verb)(self.redis_channel(channel))
+
+    def _confirm(self, channel: str) -> None:
+        for waiter in self._pending.pop(channel, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def start(self) -> None:
+        """Start the listener task (inside the app's cleanup context)."""
+        self._task = asyncio.create_task(self._run(), name="realtime-bus")
+
+    async def stop(self) -> None:
+        """Stop listening and close the pub/sub connection."""
+        self._stopping = True
+        task = self._task
+        if task is not None:
+            task.cancel()
+            # redis-py can swallow a cancellation that lands inside a timed read, so closing the
+            # connection is what really ends the read; never let cleanup hang on it.
+            await self._close_pubsub()
+            await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+            if not task.done():
+                log.warning("pub/sub listener did not stop in time")
+        await self._close_pubsub()
+        for channel in tuple(self._pending):
+            self._confirm(channel)
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        self.connected = False
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_FIRST
+        while not self._stopping:
+            try:
+                await self._session()
+            except (RedisError, OSError) as exc:
+                if self._stopping:
+                    return
+                was_connected = self.connected
+                await self._close_pubsub()
+                if was_connected:
+                    log.warning("Redis pub/sub lost, reconnecting", extra={"error": str(exc)})
+                    self._metrics.bus_reconnects.inc()
+                    backoff = BACKOFF_FIRST
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _session(self) -> None:
+        """One pub/sub connection's life: subscribe everything, then read until it fails."""
+        pubsub = self._listener.pubsub()
+        self._pubsub = pubsub
+        await pubsub.ping()                          # opens the connection; raises while Redis is down
+        async with self._commands:
+            channels = tuple(self._channels)         # later listen() calls subscribe by themselves
+            self.connected = True
+            if channels:
+                await pubsub.subscribe(*(self.redis_channel(c) for c in channels))
+        prefix_len = len(self._prefix)
+        while not self._stopping:
+            message = await pubsub.get_message(timeout=POLL)
+            if message is None:
+                continue
+            kind = message["type"]
+            if kind not in ("message", "subscribe"):
+                continue
+            name = message["channel"]
+            channel = (name.decode() if isinstance(name, bytes) else name)[prefix_len:]
+            if kind == "subscribe":
+                self._confirm(channel)
+            elif channel in self._channels:
+                self.deliver(channel, message["data"])

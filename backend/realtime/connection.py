@@ -1,0 +1,228 @@
+"""One websocket's state and its frame dispatch (SPEC §8.2): subscriptions, rate, auth, push."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
+
+from backend import keys
+from backend.auth.principal import Principal
+from backend.errors import ApiError
+from backend.jsonutil import dumps, loads
+from backend.realtime import const
+from backend.realtime.channels import Channels, FrameError
+from backend.realtime.frames import CLIENT_FRAME, CORE_TYPES, Auth, Ping, Subscribe, Unsubscribe, error_frame
+from backend.realtime.hub import Hub
+
+log = logging.getLogger("backend.realtime")
+
+Reply = dict[str, Any] | None
+# A domain command (chat's send/typing/read): handler(conn, validated frame) -> reply or None.
+Command = Callable[["Connection", Any], Awaitable[Reply]]
+
+
+class Connection:
+    """A client socket: who it is, what it listens to, and the non-blocking push of events."""
+
+    # Thousands of these live at once: slots keep each one small (bench: KB per connection).
+    __slots__ = ("__weakref__", "_expiry", "_rate", "_send_limit", "_window_count", "_window_start", "app",
+                 "auth_deadline", "channels", "closing", "commands", "db", "hub", "opened_at", "principal",
+                 "subscriptions", "transport", "ws")
+
+    def __init__(self, app: web.Application, ws: web.WebSocketResponse, request: web.Request,
+                 principal: Principal | None) -> None:
+        self.app = app
+        self.ws = ws
+        self.transport = request.transport
+        self.principal = principal
+        self.db = app[keys.DB]
+        self.hub: Hub = app[keys.HUB]
+        self.channels: Channels = app[keys.CHANNELS]
+        self.commands: dict[str, tuple[TypeAdapter[Any], Command]] = app[keys.WS_COMMANDS]
+        config = app[keys.CONFIG]
+        self._send_limit = config.ws_send_buffer
+        self._rate = config.ws_rate
+        self._window_start = time.monotonic()
+        self._window_count = 0
+        self.opened_at = time.monotonic()
+        self.auth_deadline = self.opened_at + config.ws_auth_timeout
+        self.subscriptions: set[str] = set()
+        self.closing = False
+        self._expiry: asyncio.TimerHandle | None = None
+
+    # ---- outbound ---------------------------------------------------------------------------
+    def push(self, frame: bytes) -> bool:
+        """Write a prebuilt frame; a client over WS_SEND_BUFFER unsent bytes is closed with 1013."""
+        transport = self.transport
+        if self.closing or transport is None or transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() > self._send_limit:
+            self.app[keys.METRICS].slow_consumer_closes.inc()
+            self.close_soon(const.CLOSE_SLOW_CONSUMER, "slow consumer")
+            return False
+        transport.write(frame)
+        return True
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        """A reply to this client only (not a fan-out event)."""
+        if not self.closing and not self.ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.send_str(dumps(frame))
+
+    def close_soon(self, code: int, message: str) -> None:
+        """Close in a task of its own, so a fan-out loop never waits on this socket."""
+        if self.closing:
+            return
+        self.closing = True
+        loop = asyncio.get_running_loop()
+        # drain=False: a slow consumer's buffer may never drain; the close frame queues behind
+        # the data already written, and the transport is aborted if the peer never reads it.
+        task = loop.create_task(self.ws.close(code=code, message=message.encode(), drain=False))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        transport = self.transport
+        if transport is not None:
+            loop.call_later(const.CLOSE_GRACE, transport.abort)
+
+    # ---- identity ---------------------------------------------------------------------------
+    async def become(self, principal: Principal) -> None:
+        """Adopt an authenticated principal: watch its token's expiry, join user:{id}."""
+        self.principal = principal
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if principal.token_exp is not None:
+            delay = max(0.0, principal.token_exp - time.time())
+            self._expiry = asyncio.get_running_loop().call_later(
+                delay, self.close_soon, const.CLOSE_UNAUTHORIZED, "token expired")
+        own = self._own_channel()
+        if own is not None:
+            await self._join(own)
+
+    def revoked(self, jti: str | None) -> None:
+        """A `session.revoked` event for this user: close if it names our token (or all tokens)."""
+        if self.principal is None:
+            return
+        if jti is None or jti == self.principal.token_jti:
+            self.close_soon(const.CLOSE_UNAUTHORIZED, "session revoked")
+
+    # ---- inbound ----------------------------------------------------------------------------
+    def _over_rate(self) -> bool:
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_count = now, 0
+        self._window_count += 1
+        return self._window_count > self._rate
+
+    async def handle_text(self, text: str) -> None:
+        """Parse and dispatch one client frame; recoverable errors become error frames."""
+        frame_id: Any = None
+        try:
+            if self._over_rate():
+                raise FrameError(const.RATE_LIMITED)
+            try:
+                raw = loads(text)
+            except ValueError:
+                raise FrameError(const.BAD_JSON) from None
+            if isinstance(raw, dict):
+                frame_id = raw.get("id") if isinstance(raw.get("id"), (int, str)) else None
+            frame, handler = self._parse(raw)
+            reply = await self._dispatch(frame, handler)
+        except FrameError as err:
+            reply = error_frame(err.code, frame_id, err.message)
+        except ApiError as err:
+            reply = error_frame(err.code, frame_id, err.message)
+        if reply is not None:
+            await self.send(reply)
+
+    def _parse(self, raw: Any) -> tuple[Any, Command | None]:
+        """The validated frame and, for a domain command, its handler."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            raise FrameError(const.INVALID_FRAME)
+        kind = raw["type"]
+        if kind in CORE_TYPES:
+            model, handler = CLIENT_FRAME, None
+        elif kind in self.commands:
+            model, handler = self.commands[kind]
+        else:
+            raise FrameError(const.UNKNOWN_TYPE)
+        try:
+            return model.validate_python(raw), handler
+        except ValidationError:
+            raise FrameError(const.INVALID_FRAME) from None
+
+    async def _dispatch(self, frame: Any, handler: Command | None) -> Reply:
+        if handler is not None:
+            return await handler(self, frame)
+        if isinstance(frame, Subscribe):
+            return await self._subscribe(frame)
+        if isinstance(frame, Unsubscribe):
+            return await self._unsubscribe(frame)
+        if isinstance(frame, Ping):
+            return {"type": "pong", "id": frame.id}
+        return await self._auth(frame)
+
+    async def _subscribe(self, frame: Subscribe) -> Reply:
+        namespace, rest = self.channels.lookup(frame.channel)
+        if frame.channel not in self.subscriptions and len(self.subscriptions) >= const.MAX_SUBSCRIPTIONS:
+            raise FrameError(const.TOO_MANY_SUBSCRIPTIONS)
+        if not await namespace.authorize(self.db, self.principal, rest):
+            raise FrameError(const.FORBIDDEN)
+        # Join before reading the snapshot: the other order could lose an event published in
+        # between; this order may at worst repeat one, which the event's data makes harmless.
+        await self._join(frame.channel)
+        reply: dict[str, Any] = {"type": "subscribed", "channel": frame.channel, "id": frame.id}
+        if namespace.snapshot is not None:
+            reply["snapshot"] = await namespace.snapshot(self.db, rest)
+        return reply
+
+    async def _auth(self, frame: Auth) -> Reply:
+        """The first-frame authentication of browsers holding a bearer token (SPEC §8.1)."""
+        from backend.auth.resolve import principal_from_access_token
+
+        if self.principal is not None and self.principal.is_user:
+            raise FrameError(const.INVALID_FRAME, "Соединение уже авторизовано.")
+        if time.monotonic() > self.auth_deadline:
+            raise FrameError(const.UNAUTHORIZED, "Время на авторизацию истекло.")
+        try:
+            principal = await principal_from_access_token(self.app, frame.token)
+        except ApiError:
+            await self.send(error_frame(const.UNAUTHORIZED, frame.id))
+            self.close_soon(const.CLOSE_UNAUTHORIZED, "unauthorized")
+            return None
+        await self.become(principal)
+        return {"type": "authenticated", "user_id": principal.user_id, "id": frame.id}
+
+    async def _join(self, channel: str) -> None:
+        if channel in self.subscriptions:
+            return
+        await self.hub.join(self, channel)
+        self.subscriptions.add(channel)
+
+    async def _unsubscribe(self, frame: Unsubscribe) -> Reply:
+        if self.principal is not None and frame.channel == self._own_channel():
+            # user:{id} carries revocations (SPEC §2.1): the socket may not stop hearing them.
+            raise FrameError(const.FORBIDDEN, "Канал пользователя подключён автоматически.")
+        await self._leave(frame.channel)
+        return {"type": "unsubscribed", "channel": frame.channel, "id": frame.id}
+
+    def _own_channel(self) -> str | None:
+        user_id = self.principal.user_id if self.principal is not None else None
+        return None if user_id is None else f"user:{user_id}"
+
+    async def _leave(self, channel: str) -> None:
+        if channel in self.subscriptions:
+            self.subscriptions.discard(channel)
+            await self.hub.leave(self, channel)
+
+    async def release(self) -> None:
+        """Leave every channel (the socket is gone)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        for channel in tuple(self.subscriptions):
+            await self._leave(channel)

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Websocket fan-out benchmark of /ws (issue 4), on the shared harness so figures sit beside the peers'.
+
+    .venv/bin/python scripts/bench/ws_fanout.py                     # N = 1000, 5000, 10000
+    .venv/bin/python scripts/bench/ws_fanout.py -n 10000 --peer rawframe
+
+It starts PostgreSQL and Redis (embedded ones unless DATABASE_URL / REDIS_URL are set; Redis
+is pinned to CPU 1), creates an admin, then two instances of the real app: A (measured) pinned
+to CPU 0 and B (publisher) on CPU 1. It runs `../shared/bench/ws_fanout.py --target project`
+(SPEC §8.2 subscribe, §3.2 login, §8.5 publish through B) with the standard matrix arguments,
+appends the raw JSON lines to scripts/bench/results/runs-DATE.jsonl and writes a markdown
+table to scripts/bench/results/ws-fanout-DATE.md. `--peer MODE` also runs the bare-aiohttp peer
+(`peers/aiohttp_bare.py --mode MODE`) on the same Redis, the same way, for a side-by-side row.
+
+The harness subscribes anonymously to `cars`. Until the sharing domain declares that channel,
+the benchmark's server entry (`serve`) declares a public `cars` namespace without a snapshot,
+and the results say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+HARNESS_DIR = ROOT.parent / "shared" / "bench"
+RESULTS = ROOT / "scripts" / "bench" / "results"
+ADMIN_LOGIN, ADMIN_PASSWORD = "bench_admin", "bench-admin-password-1"
+PORT_A, PORT_B = 8080, 8081
+PEER_A, PEER_B = 8101, 8102
+STANDARD = ["-w", "2", "-m", "100", "--rate", "5", "--burst-events", "50", "--idle-timeout", "5",
+            "--max-drain", "120", "--settle", "2"]
+
+
+def serve(port: int) -> None:
+    """One instance of the real app, as `run.py serve` builds it (uvloop, create_app, run_app)."""
+    import asyncio
+
+    import uvloop
+    from aiohttp import web
+
+    from backend import keys
+    from backend.app import create_app
+    from backend.config import Config
+    from backend.realtime.channels import Namespace
+
+    async def anyone(db: Any, principal: Any, rest: str) -> bool:
+        return rest == ""
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    app = create_app(Config.from_env())
+    if not app[keys.CHANNELS].knows("cars"):
+        app[keys.CHANNELS].add(Namespace("cars", authorize=anyone))   # bench stand-in, see docstring
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, backlog=1024, print=None, shutdown_timeout=5)
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args} exited with {proc.returncode}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as resp:
+            if resp.status < 500:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {limit} s")
+
+
+@contextlib.contextmanager
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Started children, stopped (SIGTERM, then SIGKILL) in reverse order on exit."""
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        yield started
+    finally:
+        for proc in reversed(started):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in reversed(started):
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+@contextlib.contextmanager
+def pair(children: list[subprocess.Popen[bytes]], command: list[str], port_a: int, port_b: int,
+         probe: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]]:
+    """Instance A (measured) on CPU 0 and publisher B on CPU 1; both stopped on exit."""
+    a = subprocess.Popen(["taskset", "-c", "0", *command, str(port_a)], env=env)
+    children.append(a)
+    b = subprocess.Popen(["taskset", "-c", "1", *command, str(port_b)], env=env)
+    children.append(b)
+    try:
+        for port, proc in ((port_a, a), (port_b, b)):
+            wait_http(f"http://127.0.0.1:{port}{probe}", proc)
+        time.sleep(1)      # let RSS settle before the harness reads it
+        yield a, b
+    finally:
+        for proc in (a, b):
+            proc.terminate()
+        for proc in (a, b):
+            proc.wait(10)
+
+
+def pidfile(run_dir: Path, name: str, pid: int) -> str:
+    path = run_dir / f"{name}.pid"
+    path.write_text(str(pid))
+    return str(path)
+
+
+def harness(args: argparse.Namespace, run_dir: Path, *, target: str, label: str, n: int, server_pid: int,
+            aux: list[str], env: dict[str, str], json_out: Path, extra: list[str]) -> None:
+    cmd = ["taskset", "-c", "1", sys.executable, str(HARNESS_DIR / "ws_fanout.py"), "--target", target,
+           "--label", label, "--server-pid", str(server_pid), "--server-cpu-note", "taskset 0",
+           *[arg for path in aux for arg in ("--aux-pidfile", path)], "--pin-clients", "1",
+           "-n", str(n), *STANDARD, "--json-out", str(json_out), *extra]
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, env=env, check=True)
+
+
+def run(args: argparse.Namespace) -> None:
+    from backend.cli import services
+    from backend.config import Config
+
+    raise_fd_limit()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    day = dt.date.today().isoformat()
+    json_out = RESULTS / f"runs-{day}.jsonl"
+    first_line = sum(1 for _ in json_out.open()) if json_out.exists() else 0
+    data_dir = Path(tempfile.mkdtemp(prefix="ws-bench-"))
+    run_dir = data_dir / "run"
+    run_dir.mkdir()
+    base = dataclasses.replace(Config.from_env(), instance="")
+    with services(base, data_dir) as ready, processes() as children:
+        if not (ready.database_url and ready.redis_url):
+            raise SystemExit("no database or Redis")
+        redis_pid = _redis_pid(ready.redis_url)
+        if redis_pid:
+            os.sched_setaffinity(redis_pid, {1})
+        env = {**os.environ, "DATABASE_URL": ready.database_url, "REDIS_URL": ready.redis_url,
+               "JWT_SECRET": os.environ.get("JWT_SECRET", uuid.uuid4().hex * 2), "LOG_LEVEL": "WARNING",
+               "REDIS_PREFIX": f"bench{uuid.uuid4().hex[:6]}:"}
+        python = [sys.executable, str(ROOT / "run.py")]
+        subprocess.run([*python, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*python, "create-user", "--login", ADMIN_LOGIN, "--password", ADMIN_PASSWORD,
+                        "--role", "admin"], env=env, check=False, stdout=subprocess.DEVNULL)
+        harness_env = {**env, "PROJECT_A_URL": f"http://127.0.0.1:{PORT_A}",
+                       "PROJECT_B_URL": f"http://127.0.0.1:{PORT_B}",
+                       "PROJECT_ADMIN_LOGIN": ADMIN_LOGIN, "PROJECT_ADMIN_PASSWORD": ADMIN_PASSWORD}
+        me = [sys.executable, str(Path(__file__).resolve()), "serve", "--port"]
+        peer = [sys.executable, str(HARNESS_DIR / "peers" / "aiohttp_bare.py"), "--redis", ready.redis_url,
+                "--mode", args.peer or "rawframe", "--port"]
+        redis_aux = [pidfile(run_dir, "redis", redis_pid)] if redis_pid else []
+        for n in args.n:
+            # Fresh instances for every run, as the peers were measured: RSS per connection is then
+            # not flattered by memory an earlier, larger run left in the allocator.
+            with pair(children, me, PORT_A, PORT_B, "/health/ready", env) as (a, b):
+                harness(args, run_dir, target="project", label="project", n=n, server_pid=a.pid,
+                        aux=[pidfile(run_dir, "project-B", b.pid), *redis_aux], env=harness_env,
+                        json_out=json_out, extra=[])
+            if args.peer:
+                with pair(children, peer, PEER_A, PEER_B, "/stats", env) as (a, b):
+                    harness(args, run_dir, target="aiohttp-bare", label=f"aiohttp-bare:{args.peer}", n=n,
+                            server_pid=a.pid, aux=[pidfile(run_dir, "peer-B", b.pid), *redis_aux], env=env,
+                            json_out=json_out, extra=[])
+    lines = json_out.read_text().splitlines()[first_line:]
+    write_report(RESULTS / f"ws-fanout-{day}.md", [json.loads(line) for line in lines if line.strip()], args)
+
+
+def _redis_pid(url: str) -> int | None:
+    """The pid of the Redis server (for CPU pinning and the harness's noise accounting)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return int(client.info("server")["process_id"])
+    except Exception:
+        return None
+    finally:
+        client.close()
+
+
+def _get(run: dict[str, Any], *path: str) -> Any:
+    value: Any = run
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def write_report(path: Path, runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """A markdown table of this invocation's runs, appended to the day's file."""
+    rows = ["| target | N | connect s | KB/conn | rate delivered/s | rate p50 / p99 / max ms | rate srv CPU% | "
+            "rate srv µs/d | burst deliveries/s | burst p50 / p99 ms | burst srv µs/d | lost | pub errors |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for run in runs:
+        rate, burst = run.get("phases", {}).get("rate", {}), run.get("phases", {}).get("burst", {})
+        rate_lat, burst_lat = rate.get("lat_ms", {}), burst.get("lat_ms", {})
+        cells = [run.get("label"), run.get("n"), _fmt(run.get("connect_s"), 2), _fmt(run.get("kb_per_conn")),
+                 _fmt(rate.get("deliveries_per_s"), 0),
+                 f"{_fmt(rate_lat.get('p50'))} / {_fmt(rate_lat.get('p99'))} / {_fmt(rate_lat.get('max'))}",
+                 _fmt(rate.get("srv_cpu_pct")), _fmt(rate.get("srv_us_per_delivery")),
+                 _fmt(burst.get("deliveries_per_s"), 0),
+                 f"{_fmt(burst_lat.get('p50'))} / {_fmt(burst_lat.get('p99'))}",
+                 _fmt(burst.get("srv_us_per_delivery")),
+                 _fmt((rate.get("lost") or 0) + (burst.get("lost") or 0), 0),
+                 _fmt((rate.get("pub_errors") or 0) + (burst.get("pub_errors") or 0), 0)]
+        rows.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = [f"## ws fan-out, {stamp}", "",
+            f"`{' '.join(['.venv/bin/python', 'scripts/bench/ws_fanout.py', *sys.argv[1:]])}` — one server "
+            "process per target pinned to CPU 0; clients, publisher instance B and Redis on CPU 1; harness "
+            f"`../shared/bench/ws_fanout.py` with `{' '.join(STANDARD)}`. Publish path: HTTP POST to B's "
+            "`/api/realtime/publish` as an admin (bearer from `/api/auth/login/`) → Redis → A → clients. "
+            "`cars` is a bench-declared public namespace (no snapshot) until the sharing domain declares it.",
+            "", *rows, "", "Raw JSON lines: `" + f"runs-{dt.date.today().isoformat()}.jsonl" + "`.", "", ""]
+    with path.open("a") as out:
+        out.write("\n".join(text))
+    print("\n".join(text))
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    serve_parser = sub.add_parser("serve", help="(internal) one app instance with the bench namespace")
+    serve_parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("-n", type=int, action="append", help="connections (repeatable; default 1000 5000 10000)")
+    parser.add_argument("--peer", choices=["send_str", "frame", "queue", "rawframe"],
+                        help="also run the bare-aiohttp peer in this mode")
+    args = parser.parse_args()
+    if args.command == "serve":
+        serve(args.port)
+        return
+    args.n = args.n or [1000, 5000, 10000]
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Cross-instance delivery over Redis pub/sub, subscription bookkeeping, deferred publishing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from backend import keys
+from tests.realtime.conftest import event_of, subscribe
+
+
+async def numsub(client: TestClient, channel: str) -> int:
+    """How many Redis connections (instances) are subscribed to `channel`, by its real name."""
+    app = client.app
+    name = app[keys.BUS].redis_channel(channel)
+    [(_, count)] = await app[keys.REDIS].pubsub_numsub(name)
+    return int(count)
+
+
+async def test_event_published_on_a_reaches_subscribers_on_a_and_b(rt_client) -> None:
+    a, b = await rt_client(), await rt_client()
+    async with a.ws_connect("/ws") as on_a, b.ws_connect("/ws") as on_b:
+        await subscribe(on_a, "news")
+        await subscribe(on_b, "news")
+        receivers = await a.app[keys.BUS].publish("news", "story", {"n": 1})
+        assert receivers == 2
+        for ws in (on_a, on_b):
+            event = await ws.receive_json(timeout=5)
+            assert event_of(event) == ("news", "story", {"n": 1})
+            assert event["ts"].endswith("+00:00")
+
+
+async def test_instance_without_local_subscriber_is_not_subscribed_in_redis(rt_client) -> None:
+    a, b = await rt_client(), await rt_client()
+    assert await numsub(a, "news") == 0
+    async with b.ws_connect("/ws") as ws, b.ws_connect("/ws") as second:
+        await subscribe(ws, "news")
+        await subscribe(second, "news")
+        assert await numsub(a, "news") == 1            # B only, once for its two sockets
+        assert "news" not in a.app[keys.BUS].channels
+        assert await a.app[keys.BUS].publish("news", "story", {}) == 1
+        for socket in (ws, second):
+            assert event_of(await socket.receive_json(timeout=5))[1] == "story"
+        await ws.send_json({"type": "unsubscribe", "channel": "news", "id": 2})
+        assert (await ws.receive_json(timeout=5))["type"] == "unsubscribed"
+        assert await numsub(a, "news") == 1            # the second socket still listens
+    # Both sockets gone: B leaves the Redis channel by itself.
+    for _ in range(100):
+        if await numsub(a, "news") == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert await numsub(a, "news") == 0
+    assert b.app[keys.HUB].local_count("news") == 0
+
+
+async def test_events_arrive_in_publish_order(rt_client) -> None:
+    a, b = await rt_client(), await rt_client()
+    async with b.ws_connect("/ws") as ws:
+        await subscribe(ws, "news")
+        for n in range(50):
+            await a.app[keys.BUS].publish("news", "story", {"n": n})
+        received = [(await ws.receive_json(timeout=5))["data"]["n"] for _ in range(50)]
+        assert received == list(range(50))
+
+
+async def test_deferred_publishes_only_after_the_block_succeeds(rt_client) -> None:
+    a, b = await rt_client(), await rt_client()
+    bus = a.app[keys.BUS]
+    async with b.ws_connect("/ws") as ws:
+        await subscribe(ws, "news")
+        with pytest.raises(RuntimeError):
+            async with bus.deferred() as out:
+                out.add("news", "rolled.back", {"n": 0})
+                raise RuntimeError("transaction failed")
+        async with bus.deferred() as out:
+            out.add("news", "committed", {"n": 1})
+            out.add("news", "committed", {"n": 2})
+        assert [(await ws.receive_json(timeout=5))["data"] for _ in range(2)] == [{"n": 1}, {"n": 2}]
+        await ws.send_json({"type": "ping", "id": 1})
+        assert await ws.receive_json(timeout=5) == {"type": "pong", "id": 1}    # nothing else came
+
+
+async def test_publish_api(rt_client, admin, make_user) -> None:
+    a, b = await rt_client(), await rt_client()
+    driver = await make_user()
+    body = {"channel": "news", "event": "story", "data": {"n": 1}}
+    async with a.ws_connect("/ws") as ws:
+        await subscribe(ws, "news")
+        resp = await b.post("/api/realtime/publish", json=body, headers=admin.headers)
+        assert resp.status == 200
+        assert await resp.json() == {"channel": "news", "event": "story", "subscribers_local": 0}
+        assert event_of(await ws.receive_json(timeout=5)) == ("news", "story", {"n": 1})
+        resp = await a.post("/api/realtime/publish", json=body, headers=admin.headers)
+        assert (await resp.json())["subscribers_local"] == 1
+        assert event_of(await ws.receive_json(timeout=5)) == ("news", "story", {"n": 1})
+
+    assert (await a.post("/api/realtime/publish", json=body)).status == 401
+    assert (await a.post("/api/realtime/publish", json=body, headers=driver.headers)).status == 403
+    resp = await a.post("/api/realtime/publish", headers=admin.headers,
+                        json={"channel": "nowhere:1", "event": "x", "data": {}})
+    assert resp.status == 400 and "channel" in await resp.json()
+
+
+async def test_publish_idempotency_key_is_shared_by_instances(rt_client, admin) -> None:
+    a, b = await rt_client(), await rt_client()
+    async with a.ws_connect("/ws") as ws:
+        await subscribe(ws, "news")
+        body = {"channel": "news", "event": "story", "data": {"n": 1}, "idempotency_key": "k-1"}
+        first = await a.post("/api/realtime/publish", json=body, headers=admin.headers)
+        again = await b.post("/api/realtime/publish", json={**body, "data": {"n": 2}}, headers=admin.headers)
+        assert first.status == again.status == 200
+        assert await again.json() == await first.json() == \
+            {"channel": "news", "event": "story", "subscribers_local": 1}
+        await a.post("/api/realtime/publish", headers=admin.headers,
+                     json={"channel": "news", "event": "marker", "data": {}})
+        assert event_of(await ws.receive_json(timeout=5)) == ("news", "story", {"n": 1})
+        assert event_of(await ws.receive_json(timeout=5))[1] == "marker"     # no second "story"
+    key = a.app[keys.CONFIG].redis_prefix + "rt:idem:k-1"
+    assert 0 < await a.app[keys.REDIS].ttl(key) <= 300
+
+
+async def test_metrics(rt_client) -> None:
+    a, b = await rt_client(), await rt_client()
+    async with a.ws_connect("/ws") as ws:
+        await subscribe(ws, "news")
+        await b.app[keys.BUS].publish("news", "story", {})
+        await ws.receive_json(timeout=5)
+        text = await (await a.get("/metrics")).text()
+    assert "ws_connections 1.0" in text
+    assert "ws_subscriptions 1.0" in text
+    assert "events_delivered_total 1.0" in text
+    for name in ("events_published_total", "events_dropped_total", "ws_slow_consumer_closes_total",
+                 "bus_reconnects_total"):
+        assert name in text

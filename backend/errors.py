@@ -68,3 +68,9 @@ def too_many(retry_after: int, message: str = "Слишком много зап�
 def internal_error(request_id: str) -> ApiError:
     """500 that names the request id and nothing of the cause."""
     return ApiError(500, "internal_error", f"Внутренняя ошибка сервера. Код запроса: {request_id}.")
+
+
+def redis_unavailable() -> ApiError:
+    """503 while the shared Redis (sessions, deny-lists, limits, bus) cannot be reached."""
+    return ApiError(503, "service_unavailable", "Сервис временно недоступен. Повторите запрос позже.",
+                    headers={"Retry-After": "5"})

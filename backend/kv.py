@@ -6,8 +6,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from backend import keys
+
+# What a lost or failing Redis raises through redis-py (connection errors are RedisError subclasses;
+# a socket torn down mid-command can surface as a bare OSError).
+REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
 
 def make_redis(url: str) -> Redis:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,9 @@ from backend.auth.tokens import decode_access, invalid_token, password_changed
 from backend.auth.users import load_identity
 from backend.db import read
 from backend.errors import ApiError, forbidden, unauthorized
+from backend.kv import REDIS_ERRORS
+
+log = logging.getLogger("backend.auth")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SessionResolver = Callable[[web.Request], Awaitable[Principal | None]]
@@ -32,8 +36,14 @@ def blocked_user() -> ApiError:
 async def principal_from_access_token(app: web.Application, token: str) -> Principal:
     """Verify an access JWT against keys, deny-list, user state and password fingerprint."""
     claims = decode_access(app[keys.CONFIG], token)
-    denied, revoked_before = await app[keys.REDIS].mget(deny_key(app, claims.jti),
-                                                        revoked_before_key(app, claims.user_id))
+    try:
+        denied, revoked_before = await app[keys.REDIS].mget(deny_key(app, claims.jti),
+                                                            revoked_before_key(app, claims.user_id))
+    except REDIS_ERRORS:
+        # REST keeps working without Redis (SPEC §8.4): signature, expiry, user state and the
+        # password fingerprint are still checked; only logouts of the last ACCESS_TTL are unseen.
+        log.warning("access token deny-list unchecked, Redis unavailable")
+        denied = revoked_before = None
     if denied is not None:
         raise invalid_token()
     async with read(app[keys.DB]) as conn:

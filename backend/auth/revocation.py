@@ -12,7 +12,7 @@ from backend import keys
 from backend.auth import refresh
 from backend.auth.tokens import LEEWAY
 from backend.db import transaction
-from backend.kv import redis_key
+from backend.kv import REDIS_ERRORS, redis_key
 
 
 def deny_key(app: web.Application, jti: str) -> str:
@@ -113,6 +113,9 @@ async def not_before(app: web.Application, user_id: int) -> int:
     `iat` has whole seconds; a token issued in the same second as a logout-all would compare
     equal to the revocation time and be refused, so it gets the next second instead.
     """
-    raw = await app[keys.REDIS].get(revoked_before_key(app, user_id))
     now = int(time.time())
+    try:
+        raw = await app[keys.REDIS].get(revoked_before_key(app, user_id))
+    except REDIS_ERRORS:
+        return now          # nothing can be revoked while Redis is away, so nothing to step over
     return max(now, int(float(raw)) + 1) if raw is not None else now

@@ -8,6 +8,7 @@ aiohttp-session's own middleware and get_session() keep the session under string
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -26,6 +27,9 @@ from backend.auth.users import Identity, load_identity
 from backend.db import read
 from backend.errors import ApiError, unauthorized
 from backend.jsonutil import dumps, loads
+from backend.kv import REDIS_ERRORS
+
+log = logging.getLogger("backend.auth")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -54,7 +58,12 @@ class SessionStorage(RedisStorage):
         cookie = self.load_cookie(request)
         if not cookie or len(cookie) > 128:
             return Session(None, data=None, new=True, max_age=self.max_age)
-        raw = await self._redis.get(session_key(self._app, cookie))
+        try:
+            raw = await self._redis.get(session_key(self._app, cookie))
+        except REDIS_ERRORS:
+            # Sessions live in Redis only: while it is away every cookie request is anonymous.
+            log.warning("cookie session unreadable, Redis unavailable")
+            raw = None
         try:
             data = loads(raw) if raw is not None else None
         except ValueError:
@@ -67,9 +76,10 @@ class SessionStorage(RedisStorage):
         """Write the session to Redis and (re)send its cookie."""
         session.setdefault(_MARK, 1)
         key = str(session.identity or new_session_id())
-        self.save_cookie(response, key, max_age=session.max_age)
+        # Stored first: a failed write must not hand out a cookie that names nothing.
         await self._redis.set(session_key(self._app, key), self._encoder(self._get_session_data(session)),
                               ex=session.max_age)
+        self.save_cookie(response, key, max_age=session.max_age)
 
 
 async def sessions_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -108,7 +118,11 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
         session = await current_session(request)
     if session is not None and (_dirty(session) and (is_cookie_surface(request.path) or not session.new
                                                      or len(session) > 0)):
-        await request.app[keys.SESSION_STORAGE].save_session(request, response, session)
+        try:
+            await request.app[keys.SESSION_STORAGE].save_session(request, response, session)
+        except REDIS_ERRORS:
+            # The answer stands; it just carries no new session (the next request tries again).
+            log.warning("cookie session not saved, Redis unavailable")
     return response
 
 

@@ -81,3 +81,18 @@ async def test_four_failures_still_let_the_right_password_in(client: TestClient,
     for _ in range(4):
         assert (await attempt(client, SURFACES[1], user.login, "wrong-password")).status == 422
     assert (await attempt(client, SURFACES[1], user.login, user.password)).status == 200
+
+
+async def test_every_name_of_one_account_shares_its_counter(make_client: AppFactory,
+                                                            make_user: UserFactory) -> None:
+    """Regression: the account counter was keyed by the raw identifier, so login, email and each
+    spelling of the phone were five separate budgets for guessing one password."""
+    client = await make_client(trust_proxy=True)
+    user = await make_user(email="Victim@Example.com", phone="+79001234567")
+    surface = SURFACES[1]          # /auth/login takes login, email or phone
+    names = [user.login, "victim@example.com", "+79001234567", "79001234567", "89001234567"]
+    for number, name in enumerate(names):
+        resp = await attempt(client, surface, name, "wrong-password", f"10.0.5.{number}")
+        assert resp.status == 422, name
+    resp = await attempt(client, surface, user.login, user.password, "10.0.6.1")
+    assert resp.status == 429

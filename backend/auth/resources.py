@@ -24,6 +24,8 @@ from backend.errors import field_error, forbidden, invalid
 
 MANAGE_USERS = "can_manage_users"
 PRIVATE_FIELDS = ("phone", "email", "driver_license")
+DIRECTORY_READERS = (MANAGE_USERS, "can_manage_clients", "can_manage_fleet", "view_passenger_cars_waybills",
+                     "view_fire_trucks_waybills")
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -119,6 +121,13 @@ class UserResource(Resource):
     def can_write(self, principal: Principal, row: Mapping[str, Any] | None) -> bool:
         return _is_manager(principal) or (row is not None and row["id"] == principal.user_id)
 
+    def scope(self, query: Select[Any], principal: Principal) -> Select[Any]:
+        # Managers, client operators and fleet staff (who pick drivers for waybills) see everyone;
+        # anyone else sees only themselves (SPEC §5.1), others are a 404.
+        if principal.has_any(*DIRECTORY_READERS):
+            return query
+        return query.where(users.c.id == principal.user_id)
+
     def _apply_filters(self, query: Select[Any], request: web.Request) -> Select[Any]:
         query = super()._apply_filters(query, request)
         login = request.query.get("login", "").strip()
@@ -144,6 +153,7 @@ class UserResource(Resource):
                             values: dict[str, Any]) -> dict[str, Any]:
         await live_role(conn, values["role_id"])
         await self._password(values, required=True)
+        values.setdefault("username", values["login"])
         # Created by an administrator: approved unless told otherwise (SPEC §11.13).
         values["client_status"] = values.get("client_status") or "approved"
         return values

@@ -45,6 +45,7 @@ users = Table(
     Column("created_at", TZ, nullable=False, server_default=text("now()")),
     Column("updated_at", TZ, nullable=False, server_default=text("now()")),
     Column("deleted_at", TZ),
+    Column("username", Text, nullable=False),           # sql/005: = login unless the messenger chose one
 )
 
 refresh_tokens = Table(

@@ -91,7 +91,8 @@ async def role_id_by_name(conn: AsyncConnection, name: str) -> int:
     return int(role)
 
 
-UNIQUE_FIELDS = {"users_login_key": "login", "users_email_key": "email", "users_phone_key": "phone"}
+UNIQUE_FIELDS = {"users_login_key": "login", "users_email_key": "email", "users_phone_key": "phone",
+                 "users_username_key": "username"}
 
 
 def unique_violation(exc: IntegrityError) -> ApiError:
@@ -119,7 +120,8 @@ async def create_user(engine: AsyncEngine, config: Config, *, login: str, passwo
             role_id = role if isinstance(role, int) else await role_id_by_name(conn, role)
             row = (await conn.execute(insert(users).values(
                 login=login, email=email or None, phone=phone or None, password_hash=password_hash,
-                role_id=role_id, client_status=client_status, **fields).returning(*users.c))).mappings().one()
+                role_id=role_id, client_status=client_status, username=fields.pop("username", None) or login,
+                **fields).returning(*users.c))).mappings().one()
     except IntegrityError as exc:
         raise unique_violation(exc) from None
     return dict(row)

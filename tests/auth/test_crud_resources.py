@@ -267,11 +267,17 @@ async def test_users_see_themselves_and_not_the_private_fields_of_others(client:
     status, mine = await me("GET", f"/api/users/{me_user.id}/")
     assert status == 200 and (mine["phone"], mine["email"], mine["driver_license"]) == ("+79000000001",
                                                                                          "me@example.com", "11")
-    status, theirs = await me("GET", f"/api/users/{other.id}/")
-    assert status == 200 and (theirs["phone"], theirs["email"], theirs["driver_license"]) == (None, None, None)
+    # A plain user is not in the directory business: others do not exist for them (SPEC §5.1).
+    assert (await me("GET", f"/api/users/{other.id}/"))[0] == 404
     status, page = await me("GET", "/api/users/")
-    others = [u for u in page["results"] if u["id"] != me_user.id]
-    assert others and all(u["phone"] is None for u in others)
+    assert status == 200 and [u["id"] for u in page["results"]] == [me_user.id] and page["count"] == 1
+    # Fleet staff pick drivers for waybills: they see everyone, without the private fields.
+    mechanic = Api(client, await make_user(role="mechanic"))
+    status, theirs = await mechanic("GET", f"/api/users/{other.id}/")
+    assert status == 200 and (theirs["phone"], theirs["email"], theirs["driver_license"]) == (None, None, None)
+    status, page = await mechanic("GET", "/api/users/")
+    others = [u for u in page["results"] if u["id"] != mechanic.user.id]
+    assert len(others) == 2 and all(u["phone"] is None for u in others)
     operator = Api(client, await make_user(role="operator"))      # can_manage_clients sees them
     assert (await operator("GET", f"/api/users/{other.id}/"))[1]["phone"] == "+79000000002"
 
@@ -284,8 +290,8 @@ async def test_self_patch_but_not_the_role(client: TestClient, make_user: UserFa
     assert status == 200 and body["name"] == "Новое"
     assert (await me("PATCH", f"/api/users/{user.id}/", {"role": 1}))[0] == 403
     assert (await me("PATCH", f"/api/users/{user.id}/", {"role": user.role_id}))[0] == 200
-    assert (await me("PATCH", f"/api/users/{other.id}/", {"name": "x"}))[0] == 403
-    assert (await me("DELETE", f"/api/users/{other.id}/"))[0] == 403
+    assert (await me("PATCH", f"/api/users/{other.id}/", {"name": "x"}))[0] == 404
+    assert (await me("DELETE", f"/api/users/{other.id}/"))[0] == 404
     assert (await me("POST", "/api/users/", {"login": "new", "password": "long-enough-1", "role": 1}))[0] == 403
 
 
@@ -297,3 +303,24 @@ async def test_deleting_a_user_ends_their_tokens(admin_api: Api, make_user: User
     assert (await admin_api("GET", f"/api/users/{user.id}/"))[0] == 404
     status, found = await admin_api("GET", f"/api/users/{user.id}/", include_deleted="true")
     assert status == 200 and found["deleted_at"] is not None
+
+
+async def test_names_of_deleted_rows_can_be_used_again(admin_api: Api) -> None:
+    status, role = await admin_api("POST", "/api/roles/", {"name": "tourist"})
+    assert status == 201
+    assert (await admin_api("POST", "/api/roles/", {"name": "Tourist"}))[0] == 400     # live duplicate
+    assert (await admin_api("DELETE", f"/api/roles/{role['id']}/"))[0] == 204
+    status, again = await admin_api("POST", "/api/roles/", {"name": "tourist"})
+    assert status == 201 and again["id"] != role["id"]
+
+    body = {"login": "reused", "password": "long-enough-1", "role": again["id"], "email": "r@example.com"}
+    status, user = await admin_api("POST", "/api/users/", body)
+    assert status == 201
+    status, dup = await admin_api("POST", "/api/users/", {**body, "login": "REUSED", "email": None})
+    assert status == 400 and list(dup) == ["login"]
+    assert (await admin_api("DELETE", f"/api/users/{user['id']}/"))[0] == 204
+    status, second = await admin_api("POST", "/api/users/", body)
+    assert status == 201 and second["id"] != user["id"]
+    # The new account signs in; the deleted one with the same login does not get in its way.
+    login = await admin_api.client.post("/api/auth/login/", json={"login": "reused", "password": "long-enough-1"})
+    assert login.status == 200 and (await login.json())["user"]["id"] == second["id"]

@@ -102,9 +102,7 @@ async def test_self_service(client: TestClient, make_user: UserFactory) -> None:
     other = await make_user(role="driver", phone="+79004445566", email="o@example.com")
     mine = await client.get(f"/api/users/{me.id}/", headers=me.headers)
     assert mine.status == 200 and (await mine.json())["phone"] == "+79001112233"
-    theirs = await (await client.get(f"/api/users/{other.id}/", headers=me.headers)).json()
-    assert theirs["phone"] is None and theirs["email"] is None and theirs["driver_license"] is None
-    assert theirs["login"] == other.login
+    assert (await client.get(f"/api/users/{other.id}/", headers=me.headers)).status == 404
     renamed = await client.patch(f"/api/users/{me.id}", json={"name": "Новое"}, headers=me.headers)
     assert renamed.status == 200 and (await renamed.json())["name"] == "Новое"
     same_role = await client.patch(f"/api/users/{me.id}/", json={"role": me.role_id}, headers=me.headers)
@@ -113,7 +111,7 @@ async def test_self_service(client: TestClient, make_user: UserFactory) -> None:
     assert promote.status == 403
     assert await promote.json() == {"detail": "У вас недостаточно прав для выполнения данного действия.",
                                     "code": "permission_denied"}
-    assert (await client.patch(f"/api/users/{other.id}/", json={"name": "x"}, headers=me.headers)).status == 403
+    assert (await client.patch(f"/api/users/{other.id}/", json={"name": "x"}, headers=me.headers)).status == 404
     assert (await client.delete(f"/api/users/{me.id}/", headers=me.headers)).status == 403
     assert (await client.post("/api/users/", json={**NEW_USER, "role": 4}, headers=me.headers)).status == 403
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend import keys
 from backend.api.access import current_user
-from backend.api.crud import Filter, Resource
+from backend.api.crud import Filter, Resource, item_id_of
 from backend.api.routing import route
 from backend.api.validation import read_json_object, read_query
 from backend.auth.principal import Principal
@@ -240,13 +240,13 @@ class RecordResource(FleetResource):
         changes = self._values(model, only_set=partial)
         if nulls := {self._api_name(name): [NOT_NULL] for name, value in changes.items() if value is None}:
             raise invalid(nulls)
-        row = await records.update_record(request.app[keys.DB], self.kind, principal,
-                                          int(request.match_info["id"]), changes)
+        # item_id_of, not int(): an id past bigint names no row (404), it must not reach the driver (500).
+        row = await records.update_record(request.app[keys.DB], self.kind, principal, item_id_of(request), changes)
         return web.json_response(self.to_out(row), dumps=dumps)
 
     async def delete_view(self, request: web.Request) -> web.Response:
         principal = current_user(request)
-        await records.delete_record(request.app[keys.DB], self.kind, principal, int(request.match_info["id"]))
+        await records.delete_record(request.app[keys.DB], self.kind, principal, item_id_of(request))
         return web.Response(status=204)
 
     def _api_name(self, column: str) -> str:

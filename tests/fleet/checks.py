@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from backend.fleet.computations import Start, trip_errors
-from backend.fleet.kinds import Kind
+from backend.fleet.kinds import KINDS, Kind
 from tests.fleet.conftest import World
+
+TABLES = [table for kind in KINDS for table in (kind.cars, kind.norms, kind.snapshots, kind.waybills, kind.records)]
+
+
+async def everything(world: World) -> list[list[dict[str, Any]]]:
+    """Every row of every fleet table: compare before and after a refused write."""
+    return [await world.rows(table) for table in TABLES]
 
 
 async def assert_chain(world: World, kind: Kind, car: int) -> list[dict]:

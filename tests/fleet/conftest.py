@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,7 @@ from backend.auth.principal import Principal
 from backend.auth.tables import roles, users
 from backend.config import Config
 from backend.db import make_engine, transaction
-from backend.fleet.kinds import FIRE_TRUCK, PASSENGER, Kind
+from backend.fleet.kinds import FIRE_TRUCK, KINDS, PASSENGER, Kind
 
 DAY = dt.date(2024, 9, 15)
 NORMS = {PASSENGER.name: {"city_norm": Decimal("0.090"), "area_norm": Decimal("0.110")},
@@ -51,7 +51,8 @@ class World:
     async def driver(self, *flags: str) -> Principal:
         async with transaction(self.engine) as conn:
             role = (await conn.execute(select(roles.c.id).where(roles.c.name == "driver"))).scalar_one()
-        uid = await self._insert(users, login=f"driver{next(self._n)}", password_hash="x", role_id=role)
+        login = f"driver{next(self._n)}"
+        uid = await self._insert(users, login=login, username=login, password_hash="x", role_id=role)
         return Principal(user_id=uid, login=f"d{uid}", permissions=frozenset(flags))
 
     async def car(self, kind: Kind, **norms: Any) -> int:
@@ -132,6 +133,47 @@ def seed_record(waybill: int, **changes: Any) -> dict[str, Any]:
             "fuel_used": "8.000", **changes}
 
 
+async def seed_fire_truck(mechanic: Api, number: str = "A101AA54") -> int:
+    """The seed's fire truck with its winter norm and first snapshot 20000 km / 150 l (SPEC §5.6)."""
+    car = await mechanic.ok("POST", "/api/fire-trucks/", {"number": number, "brand": "КАМАЗ", "model": "43118",
+                                                          "type": "АЦ-3,2-40"}, 201)
+    await mechanic.ok("POST", "/api/fire-truck-norms/", {"car": car["id"], "season": "winter",
+                                                        "with_pump_norm": "0.250", "without_pump_norm": "0.150",
+                                                        "km_norm": "0.657", "date": "2024-09-01"}, 201)
+    await mechanic.ok("POST", "/api/fire-truck-odometer-fuel/", {"car": car["id"], "odometer": 20000,
+                                                                "fuel": "150.000", "date": "2024-09-01"}, 201)
+    return car["id"]
+
+
+def fire_record(waybill: int, nth: int = 1, **changes: Any) -> dict[str, Any]:
+    """The seed's fire-truck record body, as the `nth` 90 km trip of a truck seeded by seed_fire_truck."""
+    return {"fire_truck_waybill": waybill, "target": "Выезд на пожар", "departure_time": "14:00:00",
+            "arrival_time": "15:30:00", "odometer_after": 20000 + 90 * nth, "time_with_pump": 30,
+            "time_without_pump": 15, "fuel_refueled": "20.000", "fuel_used": "25.000", **changes}
+
+
+# The season each seeded car has a norm for.
+SEASONS = {PASSENGER.name: "summer", FIRE_TRUCK.name: "winter"}
+
+
+async def seed_car(mechanic: Api, kind: Kind) -> int:
+    """A car of `kind` seeded like the worked example of its kind."""
+    return await (seed_passenger_car if kind is PASSENGER else seed_fire_truck)(mechanic)
+
+
+def waybill_body(kind: Kind, car: int, driver: int | None = None, **changes: Any) -> dict[str, Any]:
+    """A waybill of `car` on DAY in the season its norm covers; without `driver` the caller drives."""
+    body = {"car": car, "date": DAY.isoformat(), "norm_season": SEASONS[kind.name], "fuel_type": "diesel"}
+    return body | ({"driver": driver} if driver is not None else {}) | changes
+
+
+def record_body(kind: Kind, waybill: int, nth: int = 1, **changes: Any) -> dict[str, Any]:
+    """A valid record of `kind`; `nth` matters only to fire trucks, whose body names the odometer."""
+    if kind is PASSENGER:
+        return seed_record(waybill, **changes)
+    return fire_record(waybill, nth, **changes)
+
+
 @dataclass
 class Crew:
     """Signed-in users of each fleet role on one app instance."""
@@ -141,6 +183,28 @@ class Crew:
     other_driver: Api
     operator: Api
     client: Api
+
+
+@pytest.fixture(params=KINDS, ids=lambda kind: kind.name)
+def kind(request: pytest.FixtureRequest) -> Kind:
+    """Run the test once per vehicle kind."""
+    return request.param
+
+
+RoleUser = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+async def role_user(client: Any, make_user: Any) -> RoleUser:
+    """A factory of users whose new role holds exactly the given flags, made through the admin API."""
+    admin = Api(client, await make_user(role="admin"))
+    numbers = itertools.count(1)
+
+    async def make(*flags: str) -> Api:
+        role = await admin.ok("POST", "/api/roles/", {"name": f"fleet-role-{next(numbers)}"}, 201)
+        await admin.ok("POST", "/api/permissions/", {"role": role["id"], **dict.fromkeys(flags, True)}, 201)
+        return Api(client, await make_user(role=role["name"]))
+    return make
 
 
 @pytest.fixture

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from backend.fleet.kinds import PASSENGER
-from tests.fleet.checks import assert_chain, assert_waybill
-from tests.fleet.conftest import Crew, World, seed_passenger_car, seed_record
+from backend.fleet.kinds import FIRE_TRUCK, PASSENGER
+from tests.fleet.checks import assert_chain, assert_waybill, everything
+from tests.fleet.conftest import (
+    Crew,
+    World,
+    fire_record,
+    seed_fire_truck,
+    seed_passenger_car,
+    seed_record,
+    waybill_body,
+)
 
 WAYBILLS = "/api/passenger-car-waybills/"
 RECORDS = "/api/passenger-car-records/"
@@ -110,3 +118,80 @@ async def test_edit_and_delete_over_http_keep_the_chain(crew: Crew, world: World
     assert (last["odometer"], last["fuel"]) == (100050, "49.000")
     status, answer = await crew.mechanic.call("DELETE", f"/api/passenger-car-odometer-fuel/{last['id']}/")
     assert status == 400 and "non_field_errors" in answer
+
+
+# ---- fire trucks ---------------------------------------------------------------------------------
+
+FIRE_WAYBILLS = "/api/fire-truck-waybills/"
+FIRE_RECORDS = "/api/fire-truck-records/"
+
+
+async def test_fire_trucks_norms_snapshots_need_can_manage_fleet(crew: Crew) -> None:
+    truck = {"number": "A101AA54", "brand": "КАМАЗ", "type": "АЦ-3,2-40"}
+    for user in (crew.driver, crew.client):
+        assert (await user.call("POST", "/api/fire-trucks/", truck))[0] == 403
+    car = await crew.operator.ok("POST", "/api/fire-trucks/", truck, 201)
+    assert (car["type"], car["model"]) == ("АЦ-3,2-40", "")
+    assert (await crew.client.call("GET", "/api/fire-trucks/"))[0] == 403
+    assert (await crew.driver.ok("GET", "/api/fire-trucks/"))["count"] == 1       # waybill users read cars
+    norm = {"car": car["id"], "season": "winter", "with_pump_norm": "0.25", "without_pump_norm": "0.15",
+            "km_norm": "0.657", "date": "2024-09-01"}
+    snap = {"car": car["id"], "odometer": 20000, "fuel": "150", "date": "2024-09-01"}
+    for user in (crew.driver, crew.client):
+        assert (await user.call("POST", "/api/fire-truck-norms/", norm))[0] == 403
+        assert (await user.call("POST", "/api/fire-truck-odometer-fuel/", snap))[0] == 403
+    made = {"fire-trucks": car,
+            "fire-truck-norms": await crew.operator.ok("POST", "/api/fire-truck-norms/", norm, 201),
+            "fire-truck-odometer-fuel": await crew.operator.ok("POST", "/api/fire-truck-odometer-fuel/", snap, 201)}
+    for name, row in made.items():
+        item = f"/api/{name}/{row['id']}/"
+        assert (await crew.driver.call("PATCH", item, {}))[0] == 403
+        assert (await crew.driver.call("DELETE", item))[0] == 403
+        assert (await crew.client.call("GET", item))[0] == 403
+        assert await crew.driver.ok("GET", item) == row
+    for path, params in [("/api/fire-truck-norms/for-date/", {"car": car["id"], "season": "winter",
+                                                              "date": "2024-09-15"}),
+                         ("/api/fire-truck-odometer-fuel/last/", {"car": car["id"]})]:
+        assert (await crew.client.call("GET", path, **params))[0] == 403
+        assert (await crew.driver.call("GET", path, **params))[0] == 200
+    patched = await crew.operator.ok("PATCH", f"/api/fire-trucks/{car['id']}/", {"model": "43118"})
+    assert patched["model"] == "43118"
+
+
+async def test_fire_truck_drivers_see_only_their_waybills(crew: Crew, world: World) -> None:
+    car = await seed_fire_truck(crew.mechanic)
+    mine = await crew.mechanic.ok("POST", FIRE_WAYBILLS, waybill_body(FIRE_TRUCK, car, crew.driver.user.id), 201)
+    theirs = await crew.mechanic.ok("POST", FIRE_WAYBILLS,
+                                    waybill_body(FIRE_TRUCK, car, crew.other_driver.user.id), 201)
+    assert [w["id"] for w in (await crew.driver.ok("GET", FIRE_WAYBILLS))["results"]] == [mine["id"]]
+    other = f"{FIRE_WAYBILLS}{theirs['id']}/"
+    assert (await crew.driver.call("GET", other))[0] == 404
+    assert (await crew.driver.call("PATCH", other, {"fuel_type": "x"}))[0] == 404
+    assert (await crew.driver.call("DELETE", other))[0] == 404
+    # view_fire_trucks_waybills (the mechanic) sees every waybill; the filters narrow it
+    assert (await crew.mechanic.ok("GET", FIRE_WAYBILLS))["count"] == 2
+    assert (await crew.mechanic.ok("GET", FIRE_WAYBILLS, driver=crew.other_driver.user.id))["count"] == 1
+    assert (await crew.mechanic.ok("GET", other))["driver"] == crew.other_driver.user.id
+    # creating needs can_create_fire_trucks_waybills: a fleet manager without it may not
+    own = await crew.driver.ok("POST", FIRE_WAYBILLS, waybill_body(FIRE_TRUCK, car), 201)
+    assert (own["driver"], own["upon_issuance"]) == (crew.driver.user.id, "150.000")
+    assert (await crew.driver.call("POST", FIRE_WAYBILLS,
+                                   waybill_body(FIRE_TRUCK, car, crew.other_driver.user.id)))[0] == 403
+    for user in (crew.operator, crew.client):
+        assert (await user.call("POST", FIRE_WAYBILLS, waybill_body(FIRE_TRUCK, car)))[0] == 403
+    # records follow their waybill's visibility; adding to someone else's is 403
+    record = await crew.other_driver.ok("POST", FIRE_RECORDS, fire_record(theirs["id"]), 201)
+    before = await everything(world)
+    assert (await crew.driver.call("POST", FIRE_RECORDS, fire_record(theirs["id"], nth=2)))[0] == 403
+    assert (await crew.driver.ok("GET", FIRE_RECORDS))["count"] == 0
+    item = f"{FIRE_RECORDS}{record['id']}/"
+    for method, body in [("GET", None), ("PATCH", {"target": "x"}), ("PUT", fire_record(theirs["id"])),
+                         ("DELETE", None)]:
+        assert (await crew.driver.call(method, item, body))[0] == 404, method
+    assert await everything(world) == before
+    assert (await crew.mechanic.ok("GET", FIRE_RECORDS, fire_truck_waybill=theirs["id"]))["count"] == 1
+    # create + view (SPEC §11.16): the mechanic may write records of anyone's waybill
+    await crew.mechanic.ok("POST", FIRE_RECORDS, fire_record(theirs["id"], nth=2), 201)
+    await crew.mechanic.ok("PATCH", item, {"target": "Учения"})
+    await assert_chain(world, FIRE_TRUCK, car)
+    await assert_waybill(world, FIRE_TRUCK, theirs["id"])

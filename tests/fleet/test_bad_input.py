@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from backend.fleet.kinds import FIRE_TRUCK, PASSENGER
-from tests.fleet.conftest import Crew, World, seed_passenger_car, seed_record
+from backend.fleet.kinds import FIRE_TRUCK, PASSENGER, Kind
+from tests.fleet.checks import everything
+from tests.fleet.conftest import (
+    Crew,
+    World,
+    fire_record,
+    seed_fire_truck,
+    seed_passenger_car,
+    seed_record,
+    waybill_body,
+)
 
-TABLES = [PASSENGER.records, PASSENGER.snapshots, PASSENGER.waybills, FIRE_TRUCK.records, FIRE_TRUCK.snapshots,
-          FIRE_TRUCK.waybills]
-
-
-async def everything(world: World) -> list[list[dict[str, Any]]]:
-    return [await world.rows(table) for table in TABLES]
+FIRE_RECORDS = "/api/fire-truck-records/"
 
 
 @pytest.fixture
@@ -59,25 +61,56 @@ async def test_bad_edits_change_nothing(crew: Crew, world: World, waybill: int) 
     assert await everything(world) == before
 
 
-async def test_fire_truck_odometer_going_back(crew: Crew, world: World) -> None:
-    m = crew.mechanic
-    car = (await m.ok("POST", "/api/fire-trucks/", {"number": "A101AA54"}, 201))["id"]
-    await m.ok("POST", "/api/fire-truck-norms/", {"car": car, "season": "winter", "with_pump_norm": "0.25",
-                                                  "without_pump_norm": "0.15", "km_norm": "0.657",
-                                                  "date": "2024-09-01"}, 201)
-    await m.ok("POST", "/api/fire-truck-odometer-fuel/", {"car": car, "odometer": 20000, "fuel": "150",
-                                                          "date": "2024-09-01"}, 201)
-    waybill = await m.ok("POST", "/api/fire-truck-waybills/", {"car": car, "driver": crew.driver.user.id,
-                                                               "date": "2024-09-15", "norm_season": "winter"}, 201)
+@pytest.fixture
+async def truck_waybill(crew: Crew) -> int:
+    """A fire-truck waybill holding the seed's record: the truck is at 20090 km with 145 l now."""
+    car = await seed_fire_truck(crew.mechanic)
+    made = await crew.mechanic.ok("POST", "/api/fire-truck-waybills/",
+                                  waybill_body(FIRE_TRUCK, car, crew.driver.user.id), 201)
+    await crew.driver.ok("POST", FIRE_RECORDS, fire_record(made["id"]), 201)
+    return made["id"]
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"departure_time": "15:00:00", "arrival_time": "14:59:59"}, "arrival_time"),
+    ({"fuel_refueled": "0", "fuel_used": "145.001"}, "fuel_used"),          # fuel_on_return < 0
+    ({"odometer_after": 20089}, "odometer_after"),                           # below odometer_before 20090
+    ({"odometer_after": -1}, "odometer_after"),
+    ({"time_with_pump": -1}, "time_with_pump"),
+    ({"time_without_pump": -30}, "time_without_pump"),
+    ({"time_with_pump": 1.5}, "time_with_pump"),
+    ({"fuel_refueled": "-0.001"}, "fuel_refueled"),
+    ({"fuel_used": "-1"}, "fuel_used"),
+    ({"fuel_used": None}, "fuel_used"),
+    ({"arrival_time": "24:00:00"}, "arrival_time"),
+    ({"fire_truck_waybill": 999999}, "fire_truck_waybill"),
+])
+async def test_bad_fire_truck_record(crew: Crew, world: World, truck_waybill: int, changes: dict,
+                                     field: str) -> None:
     before = await everything(world)
-    body = {"fire_truck_waybill": waybill["id"], "departure_time": "14:00:00", "arrival_time": "15:00:00",
-            "odometer_after": 19999, "fuel_used": "1"}
-    status, answer = await crew.driver.call("POST", "/api/fire-truck-records/", body)
-    assert status == 400 and list(answer) == ["odometer_after"]
-    for field in ("time_with_pump", "time_without_pump"):
-        status, answer = await crew.driver.call("POST", "/api/fire-truck-records/",
-                                                {**body, "odometer_after": 20001, field: -1})
-        assert status == 400 and field in answer
+    status, body = await crew.driver.call("POST", FIRE_RECORDS, fire_record(truck_waybill, nth=2, **changes))
+    assert status == 400 and field in body and all(isinstance(m, str) for m in body[field]), body
+    assert await everything(world) == before
+
+
+async def test_bad_fire_truck_edits_change_nothing(crew: Crew, world: World, truck_waybill: int) -> None:
+    later = await crew.driver.ok("POST", FIRE_RECORDS, fire_record(truck_waybill, nth=2), 201)
+    (first, _) = (await crew.driver.ok("GET", FIRE_RECORDS))["results"]
+    before = await everything(world)
+    for record, body, field in [
+            (first, {"arrival_time": "13:59:59"}, "arrival_time"),
+            (first, {"fuel_refueled": "0", "fuel_used": "150.001"}, "fuel_used"),
+            (first, {"odometer_after": 19999}, "odometer_after"),
+            (first, {"odometer_after": 20181}, "odometer_after"),    # passes the later record's 20180
+            (first, {"time_with_pump": -1}, "time_with_pump"),
+            (first, {"time_without_pump": None}, "time_without_pump"),
+            (later, {"odometer_after": 20089}, "odometer_after"),
+            (later, {"fire_truck_waybill": truck_waybill + 1}, "fire_truck_waybill")]:
+        status, answer = await crew.driver.call("PATCH", f"{FIRE_RECORDS}{record['id']}/", body)
+        assert status == 400 and field in answer, (body, answer)
+    status, answer = await crew.driver.call("PUT", f"{FIRE_RECORDS}{later['id']}/",
+                                            fire_record(truck_waybill, nth=2, fuel_refueled="0", fuel_used="146"))
+    assert status == 400 and "fuel_used" in answer
     assert await everything(world) == before
 
 
@@ -95,12 +128,28 @@ async def test_deleted_waybill_and_someone_elses(crew: Crew, world: World, waybi
     assert await everything(world) == before
 
 
-async def test_no_norm_and_no_snapshot(crew: Crew, world: World) -> None:
+async def test_waybill_without_snapshot(crew: Crew, world: World, kind: Kind) -> None:
+    """No snapshot, no upon_issuance (SPEC §5.5): 400 on `car`, and nothing is written."""
+    m = crew.mechanic
+    car = (await m.ok("POST", kind.cars_path, {"number": "B002BB54"}, 201))["id"]
+    before = await everything(world)
+    for user, body in [(m, waybill_body(kind, car, crew.driver.user.id)), (crew.driver, waybill_body(kind, car))]:
+        status, answer = await user.call("POST", kind.path("waybills"), body)
+        assert status == 400 and list(answer) == ["car"], answer
+    assert await everything(world) == before
+    # A deleted snapshot does not count either.
+    snapshot = await m.ok("POST", kind.path("odometer-fuel"), {"car": car, "odometer": 5, "fuel": "1",
+                                                               "date": "2024-09-01"}, 201)
+    await m.ok("DELETE", f"{kind.path('odometer-fuel')}{snapshot['id']}/", status=204)
+    before = await everything(world)
+    status, answer = await m.call("POST", kind.path("waybills"), waybill_body(kind, car, crew.driver.user.id))
+    assert status == 400 and list(answer) == ["car"], answer
+    assert await everything(world) == before
+
+
+async def test_no_norm(crew: Crew, world: World) -> None:
     m = crew.mechanic
     car = (await m.ok("POST", "/api/passenger-cars/", {"number": "B002BB54"}, 201))["id"]
-    status, answer = await m.call("POST", "/api/passenger-car-waybills/", {
-        "car": car, "driver": crew.driver.user.id, "date": "2024-09-15", "norm_season": "summer"})
-    assert status == 400 and "car" in answer                      # no snapshot: no upon_issuance
     await m.ok("POST", "/api/passenger-car-odometer-fuel/", {"car": car, "odometer": 5, "fuel": "1",
                                                              "date": "2024-09-01"}, 201)
     waybill = await m.ok("POST", "/api/passenger-car-waybills/", {

@@ -9,10 +9,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from backend import keys
 from backend.api.surfaces import error_response
-from backend.errors import ApiError, internal_error
+from backend.errors import ApiError, internal_error, redis_unavailable
 from backend.jsonutil import dumps
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -71,8 +72,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         elapsed = time.perf_counter() - started
         route = _route_name(request)
         metrics = request.app[keys.METRICS]
-        metrics.http_requests.labels(request.method, route, str(status)).inc()
-        metrics.http_latency.labels(request.method, route).observe(elapsed)
+        labels = (request.method, route, str(status))
+        metrics.http_requests.labels(*labels).inc()
+        metrics.http_latency.labels(*labels).observe(elapsed)
         access_log.info("request", extra={"request_id": request_id, "method": request.method,
                                           "path": request.path, "status": status,
                                           "duration_ms": round(elapsed * 1000, 2),
@@ -90,6 +92,11 @@ async def render_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if exc.status < 400:
             raise
         return error_response(request, from_http(exc), dumps)
+    except RedisError:
+        # Only what truly needs Redis gets here (sign-in, logout, publish); reads fail open.
+        error_log.warning("Redis unavailable", extra={"request_id": request.get(keys.REQUEST_ID, "-"),
+                                                     "path": request.path})
+        return error_response(request, redis_unavailable(), dumps)
     except Exception:
         request_id = request.get(keys.REQUEST_ID, "-")
         error_log.exception("unhandled error", extra={"request_id": request_id, "path": request.path})

@@ -30,14 +30,18 @@ class Metrics:
         r = self.registry
         self.http_requests = Counter("http_requests", "HTTP requests", ["method", "route", "status"], registry=r)
         self.http_latency = Histogram(
-            "http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=r,
+            "http_request_duration_seconds", "HTTP request latency", ["method", "route", "status"], registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.ws_connections = Gauge("ws_connections", "Open websocket connections", registry=r)
         self.ws_subscriptions = Gauge("ws_subscriptions", "Channel subscriptions of open websockets", registry=r)
         self.events_published = Counter("events_published", "Events published to the bus", registry=r)
         self.events_delivered = Counter("events_delivered", "Event frames written to local websockets", registry=r)
-        self.events_dropped = Counter("events_dropped", "Event frames not delivered (closed or slow peer)",
+        # Per subscriber: one event can be dropped for several sockets (closed or slow peers).
+        self.events_dropped = Counter("events_dropped", "Event frames not written to a local subscriber",
                                       registry=r)
+        # Per event: the publish never reached Redis, so no instance's subscribers got it.
+        self.events_publish_failed = Counter("events_publish_failed", "Events not published, Redis unavailable",
+                                             registry=r)
         self.slow_consumer_closes = Counter("ws_slow_consumer_closes", "Websockets closed with 1013", registry=r)
         self.bus_reconnects = Counter("bus_reconnects", "Redis pub/sub reconnections", registry=r)
 

@@ -85,8 +85,8 @@ class Bus:
         try:
             receivers = await self._redis.publish(self.redis_channel(channel), payload)
         except (RedisError, OSError):
-            log.warning("event dropped, Redis unavailable", extra={"channel": channel, "event": event})
-            self._metrics.events_dropped.inc()
+            log.warning("event not published, Redis unavailable", extra={"channel": channel, "event": event})
+            self._metrics.events_publish_failed.inc()
             return 0
         self._metrics.events_published.inc()
         return int(receivers)
@@ -205,4 +205,9 @@ class Bus:
             if kind == "subscribe":
                 self._confirm(channel)
             elif channel in self._channels:
-                self.deliver(channel, message["data"])
+                try:
+                    self.deliver(channel, message["data"])
+                except Exception:
+                    # One bad payload (a malformed revocation, a bug in a push) must not end the
+                    # instance's only listener: every later event of every channel would be lost.
+                    log.exception("event delivery failed", extra={"channel": channel})

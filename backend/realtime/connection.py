@@ -32,7 +32,7 @@ class Connection:
     """A client socket: who it is, what it listens to, and the non-blocking push of events."""
 
     # Thousands of these live at once: slots keep each one small (bench: KB per connection).
-    __slots__ = ("__weakref__", "_expiry", "_rate", "_send_limit", "_window_count", "_window_start", "app",
+    __slots__ = ("__weakref__", "_abort", "_expiry", "_rate", "_send_limit", "_window_count", "_window_start", "app",
                  "auth_deadline", "channels", "closing", "commands", "db", "hub", "opened_at", "principal",
                  "subscriptions", "transport", "ws")
 
@@ -56,6 +56,7 @@ class Connection:
         self.subscriptions: set[str] = set()
         self.closing = False
         self._expiry: asyncio.TimerHandle | None = None
+        self._abort: asyncio.TimerHandle | None = None
 
     # ---- outbound ---------------------------------------------------------------------------
     def push(self, frame: bytes) -> bool:
@@ -88,7 +89,7 @@ class Connection:
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
         transport = self.transport
         if transport is not None:
-            loop.call_later(const.CLOSE_GRACE, transport.abort)
+            self._abort = loop.call_later(const.CLOSE_GRACE, transport.abort)
 
     # ---- identity ---------------------------------------------------------------------------
     async def become(self, principal: Principal) -> None:
@@ -169,7 +170,7 @@ class Connection:
 
     async def _subscribe(self, frame: Subscribe) -> Reply:
         namespace, rest = self.channels.lookup(frame.channel)
-        if frame.channel not in self.subscriptions and len(self.subscriptions) >= const.MAX_SUBSCRIPTIONS:
+        if frame.channel not in self.subscriptions and self._requested_count() >= const.MAX_SUBSCRIPTIONS:
             raise FrameError(const.TOO_MANY_SUBSCRIPTIONS)
         if not await namespace.authorize(self.db, self.principal, rest):
             raise FrameError(const.FORBIDDEN)
@@ -185,7 +186,8 @@ class Connection:
         """The first-frame authentication of browsers holding a bearer token (SPEC §8.1)."""
         from backend.auth.resolve import principal_from_access_token
 
-        if self.principal is not None and self.principal.is_user:
+        # Any principal, not only a user: an app-token connection must not turn into a user one.
+        if self.principal is not None:
             raise FrameError(const.INVALID_FRAME, "Соединение уже авторизовано.")
         if time.monotonic() > self.auth_deadline:
             raise FrameError(const.UNAUTHORIZED, "Время на авторизацию истекло.")
@@ -211,6 +213,12 @@ class Connection:
         await self._leave(frame.channel)
         return {"type": "unsubscribed", "channel": frame.channel, "id": frame.id}
 
+    def _requested_count(self) -> int:
+        """Subscriptions the client asked for; the automatic user:{id} is not one of them."""
+        own = self._own_channel()
+        automatic = 1 if own is not None and own in self.subscriptions else 0
+        return len(self.subscriptions) - automatic
+
     def _own_channel(self) -> str | None:
         user_id = self.principal.user_id if self.principal is not None else None
         return None if user_id is None else f"user:{user_id}"
@@ -222,7 +230,9 @@ class Connection:
 
     async def release(self) -> None:
         """Leave every channel (the socket is gone)."""
-        if self._expiry is not None:
-            self._expiry.cancel()
+        # A socket that closed by itself needs no abort (a late one would touch a closed loop).
+        for timer in (self._expiry, self._abort):
+            if timer is not None:
+                timer.cancel()
         for channel in tuple(self.subscriptions):
             await self._leave(channel)

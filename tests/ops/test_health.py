@@ -65,5 +65,8 @@ async def test_metrics_count_requests_by_route_and_status(client: TestClient) ->
     text = await (await client.get("/metrics")).text()
     assert 'http_requests_total{method="GET",route="/health/live",status="200"} 1.0' in text
     assert 'route="unmatched",status="404"' in text
+    # Latency by route and status too (SPEC §9): a fast 404 must not hide inside a route's timings.
+    assert 'http_request_duration_seconds_count{method="GET",route="/health/live",status="200"} 1.0' in text
+    assert 'http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1.0' in text
     assert "http_request_duration_seconds_bucket" in text
     assert "db_pool_connections" in text

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from backend import keys
 from backend.realtime.channels import Namespace
@@ -17,14 +18,15 @@ async def anyone(db: Any, principal: Any, rest: str) -> bool:
     return True
 
 
-async def two_cars(db: Any, rest: str) -> list[dict[str, Any]]:
+async def headlines(db: Any, rest: str) -> list[dict[str, Any]]:
     return [{"id": 1}, {"id": 2}]
 
 
 def public_channels(app: web.Application) -> None:
-    """A public namespace with a snapshot, as the sharing domain's `cars` will be."""
-    app[keys.CHANNELS].add(Namespace("cars", authorize=anyone, snapshot=two_cars))
-    app[keys.CHANNELS].add(Namespace("news", authorize=anyone))
+    """Public test namespaces, `news` with a snapshot and `plain` without (the app's own `cars` is
+    tested in tests/sharing)."""
+    app[keys.CHANNELS].add(Namespace("news", authorize=anyone, snapshot=headlines))
+    app[keys.CHANNELS].add(Namespace("plain", authorize=anyone))
 
 
 @pytest.fixture
@@ -43,3 +45,10 @@ def event_of(frame: dict[str, Any]) -> tuple[str, str, Any]:
     """(channel, event, data) of an event frame; fails on anything else."""
     assert frame["type"] == "event", frame
     return frame["channel"], frame["event"], frame["data"]
+
+
+def metric(text: str, name: str) -> float:
+    """The value of an unlabelled sample in /metrics text (KeyError when it is not exported)."""
+    samples = {sample.name: sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples if not sample.labels}
+    return samples[name]

@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
+from typing import Any
+
 import aiohttp
-from aiohttp import WSMsgType
+import pytest
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import insert
 
 from backend import keys
-from tests.realtime.conftest import event_of, subscribe
+from backend.auth.principal import Principal
+from backend.auth.tables import apps
+from backend.db import transaction
+from backend.realtime.channels import Namespace
+from tests.realtime.conftest import event_of, public_channels, subscribe
+
+
+async def only_that_app(db: Any, principal: Principal | None, rest: str) -> bool:
+    """feed:{app_id}, readable by that app's token connection (as callup:app:{id} will be)."""
+    return principal is not None and principal.app_id is not None and rest == str(principal.app_id)
+
+
+def with_app_feed(app: web.Application) -> None:
+    public_channels(app)
+    app[keys.CHANNELS].add(Namespace("feed", authorize=only_that_app))
+
+
+async def create_app_row(client: TestClient) -> tuple[int, str]:
+    """An apps row as `run.py create-app` writes it: (id, token)."""
+    async with transaction(client.app[keys.DB]) as conn:
+        row = (await conn.execute(insert(apps).values(name="test app", token=uuid.uuid4())
+                                  .returning(apps.c.id, apps.c.token))).one()
+    return int(row.id), str(row.token)
 
 
 async def expect_close(ws: aiohttp.ClientWebSocketResponse, code: int) -> None:
@@ -81,3 +111,71 @@ async def test_revoked_token_is_refused_by_the_auth_frame(rt_client, make_user) 
         await ws.send_json({"type": "auth", "token": user.token, "id": 1})
         assert (await ws.receive_json(timeout=5))["code"] == "unauthorized"
         await expect_close(ws, 4001)
+
+
+async def test_app_token_header_authenticates_the_upgrade(make_client) -> None:
+    a, b = await make_client(setup=with_app_feed), await make_client(setup=with_app_feed)
+    app_id, token = await create_app_row(a)
+    async with a.ws_connect("/ws", headers={"X-Application-Token": token}) as ws:
+        assert (await subscribe(ws, f"feed:{app_id}"))["type"] == "subscribed"
+        assert (await subscribe(ws, f"feed:{app_id + 1}", 2))["code"] == "forbidden"
+        assert (await subscribe(ws, "dashboard", 3))["code"] == "forbidden"       # an app is no operator
+        await b.app[keys.BUS].publish(f"feed:{app_id}", "order.status", {"id": 1})
+        assert event_of(await ws.receive_json(timeout=5)) == (f"feed:{app_id}", "order.status", {"id": 1})
+
+
+async def test_unknown_app_token_refuses_the_upgrade(make_client) -> None:
+    client = await make_client(setup=with_app_feed)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        async with client.ws_connect("/ws", headers={"X-Application-Token": str(uuid.uuid4())}):
+            pass
+    assert info.value.status == 403
+
+
+async def test_auth_frame_cannot_replace_an_app_principal(make_client, make_user) -> None:
+    """Regression: an app-token connection could become a user by sending an auth frame."""
+    client = await make_client(setup=with_app_feed)
+    app_id, token = await create_app_row(client)
+    user = await make_user()
+    async with client.ws_connect("/ws", headers={"X-Application-Token": token}) as ws:
+        await ws.send_json({"type": "auth", "token": user.token, "id": 1})
+        reply = await ws.receive_json(timeout=5)
+        assert (reply["type"], reply["code"], reply["id"]) == ("error", "invalid_frame", 1)
+        # Still the app, and never the user: its channel stays closed to this socket.
+        assert (await subscribe(ws, f"user:{user.id}", 2))["code"] == "forbidden"
+        assert (await subscribe(ws, f"feed:{app_id}", 3))["type"] == "subscribed"
+        await client.app[keys.BUS].publish(f"user:{user.id}", "chat.created", {"id": 5})
+        await ws.send_json({"type": "ping", "id": 4})
+        assert await ws.receive_json(timeout=5) == {"type": "pong", "id": 4}
+
+
+async def test_auth_frame_cannot_replace_a_user_principal(rt_client, make_user) -> None:
+    client = await rt_client()
+    first, second = await make_user(), await make_user()
+    async with client.ws_connect("/ws", headers=first.headers) as ws:
+        await ws.send_json({"type": "auth", "token": second.token, "id": 1})
+        assert (await ws.receive_json(timeout=5))["code"] == "invalid_frame"
+        assert (await subscribe(ws, f"user:{second.id}", 2))["code"] == "forbidden"
+
+
+async def test_auth_frame_after_the_deadline_is_refused_and_the_socket_stays_anonymous(
+        rt_client, make_user) -> None:
+    timeout = 0.5
+    client = await rt_client(ws_auth_timeout=timeout)
+    user = await make_user()
+    async with client.ws_connect("/ws") as punctual:
+        await punctual.send_json({"type": "auth", "token": user.token, "id": 1})
+        assert (await punctual.receive_json(timeout=5))["type"] == "authenticated"
+    async with client.ws_connect("/ws") as late:
+        assert (await subscribe(late, "news"))["type"] == "subscribed"
+        # The server opened this connection before it answered, so `timeout` after the answer is
+        # past its deadline. Waiting out that deadline is the subject of the test, not a guess.
+        answered = time.monotonic()
+        await asyncio.sleep(answered + timeout - time.monotonic() + 0.01)
+        await late.send_json({"type": "auth", "token": user.token, "id": 2})
+        reply = await late.receive_json(timeout=5)
+        assert (reply["type"], reply["code"], reply["id"]) == ("error", "unauthorized", 2)
+        # SPEC §8.1: an anonymous socket may keep using public channels, and only those.
+        assert (await subscribe(late, f"user:{user.id}", 3))["code"] == "forbidden"
+        await client.app[keys.BUS].publish("news", "story", {"n": 1})
+        assert event_of(await late.receive_json(timeout=5)) == ("news", "story", {"n": 1})

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from backend import keys
-from tests.realtime.conftest import event_of, subscribe
+from backend.auth.tables import apps
+from backend.db import read, transaction
+from tests.realtime.conftest import event_of, metric, subscribe
 
 
 async def numsub(client: TestClient, channel: str) -> int:
@@ -65,6 +71,21 @@ async def test_events_arrive_in_publish_order(rt_client) -> None:
         assert received == list(range(50))
 
 
+async def test_malformed_payload_does_not_end_the_listener(rt_client, make_user, caplog) -> None:
+    """Regression: an exception in delivery (here a revocation that is not JSON) killed the listener task."""
+    a, b = await rt_client(), await rt_client()
+    user = await make_user()
+    channel = f"user:{user.id}"
+    async with a.ws_connect("/ws", headers=user.headers) as ws:
+        # Straight to Redis, past Bus.publish: the revocation marker sends it to the JSON parser.
+        garbage = b'not json "event":"session.revoked"'
+        await b.app[keys.REDIS].publish(a.app[keys.BUS].redis_channel(channel), garbage)
+        await b.app[keys.BUS].publish(channel, "chat.created", {"id": 5})
+        assert event_of(await ws.receive_json(timeout=5)) == (channel, "chat.created", {"id": 5})
+    failures = [r for r in caplog.records if r.getMessage() == "event delivery failed"]
+    assert len(failures) == 1 and failures[0].exc_info is not None       # logged with its traceback
+
+
 async def test_deferred_publishes_only_after_the_block_succeeds(rt_client) -> None:
     a, b = await rt_client(), await rt_client()
     bus = a.app[keys.BUS]
@@ -80,6 +101,38 @@ async def test_deferred_publishes_only_after_the_block_succeeds(rt_client) -> No
         assert [(await ws.receive_json(timeout=5))["data"] for _ in range(2)] == [{"n": 1}, {"n": 2}]
         await ws.send_json({"type": "ping", "id": 1})
         assert await ws.receive_json(timeout=5) == {"type": "pong", "id": 1}    # nothing else came
+
+
+async def test_deferred_inside_a_transaction_publishes_only_what_committed(rt_client) -> None:
+    a, b = await rt_client(), await rt_client()
+    bus, db = a.app[keys.BUS], a.app[keys.DB]
+    taken = uuid.uuid4()
+    async with transaction(db) as conn:
+        await conn.execute(insert(apps).values(name="existing", token=taken))
+
+    async with b.ws_connect("/ws") as ws:
+        await subscribe(ws, "news")
+
+        async def first_event_and_rows_seen_then() -> tuple[dict[str, Any], list[str]]:
+            """The first event, and what another connection (B's own pool) sees the moment it arrives."""
+            event = await ws.receive_json(timeout=5)
+            async with read(b.app[keys.DB]) as other:
+                names = (await other.scalars(select(apps.c.name).order_by(apps.c.id))).all()
+            return event, list(names)
+
+        watcher = asyncio.create_task(first_event_and_rows_seen_then())
+        with pytest.raises(IntegrityError):
+            async with bus.deferred() as out, transaction(db) as conn:
+                await conn.execute(insert(apps).values(name="rolled back", token=uuid.uuid4()))
+                out.add("news", "app.created", {"name": "rolled back"})
+                await conn.execute(insert(apps).values(name="duplicate", token=taken))   # unique violation
+        async with bus.deferred() as out, transaction(db) as conn:
+            await conn.execute(insert(apps).values(name="committed", token=uuid.uuid4()))
+            out.add("news", "app.created", {"name": "committed"})
+        event, names = await watcher
+        # Had the failed block published, its event would have come first.
+        assert event_of(event) == ("news", "app.created", {"name": "committed"})
+        assert names == ["existing", "committed"]
 
 
 async def test_publish_api(rt_client, admin, make_user) -> None:
@@ -128,9 +181,9 @@ async def test_metrics(rt_client) -> None:
         await b.app[keys.BUS].publish("news", "story", {})
         await ws.receive_json(timeout=5)
         text = await (await a.get("/metrics")).text()
-    assert "ws_connections 1.0" in text
-    assert "ws_subscriptions 1.0" in text
-    assert "events_delivered_total 1.0" in text
-    for name in ("events_published_total", "events_dropped_total", "ws_slow_consumer_closes_total",
-                 "bus_reconnects_total"):
-        assert name in text
+    assert (metric(text, "ws_connections"), metric(text, "ws_subscriptions")) == (1, 1)
+    assert metric(text, "events_delivered_total") == 1
+    for name in ("events_published_total", "events_dropped_total", "events_publish_failed_total",
+                 "ws_slow_consumer_closes_total", "bus_reconnects_total"):
+        assert metric(text, name) == 0
+    assert metric(await (await b.get("/metrics")).text(), "events_published_total") == 1

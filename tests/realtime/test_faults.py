@@ -17,7 +17,7 @@ from aiohttp import WSMsgType
 from backend import keys
 from backend.config import Config
 from backend.embedded import EmbeddedValkey, free_port
-from tests.realtime.conftest import event_of, subscribe
+from tests.realtime.conftest import event_of, metric, subscribe
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 5000
@@ -51,7 +51,10 @@ async def test_slow_consumer_is_closed_while_another_gets_every_event_in_order(r
         assert slow.close_code == 1013
         assert got < EVENTS
     metrics = await (await a.get("/metrics")).text()
-    assert "ws_slow_consumer_closes_total 1.0" in metrics
+    assert metric(metrics, "ws_slow_consumer_closes_total") == 1
+    # Frames not written to the closed slow socket count per subscriber; every publish succeeded.
+    assert metric(metrics, "events_dropped_total") > 0
+    assert metric(await (await b.get("/metrics")).text(), "events_publish_failed_total") == 0
 
 
 async def wait_for_receivers(client: aiohttp.test_utils.TestClient, channel: str, marker: int) -> None:
@@ -80,6 +83,10 @@ async def test_redis_restart_keeps_live_subscriptions(rt_client, tmp_path: Path)
                 ("degraded", "ok", "down", 1)
             assert (await a.get("/health/live")).status == 200
             assert await b.app[keys.BUS].publish("news", "lost", {}) == 0     # dropped, not an error
+            # A failed publish is its own counter: no subscriber anywhere was skipped.
+            on_b = await (await b.get("/metrics")).text()
+            assert metric(on_b, "events_publish_failed_total") >= 1
+            assert metric(on_b, "events_dropped_total") == 0
 
             await asyncio.to_thread(valkey.start)
             await wait_for_receivers(b, "news", 1)

@@ -14,10 +14,10 @@ from tests.realtime.conftest import subscribe
 async def test_anonymous_may_subscribe_public_channel_with_snapshot(rt_client) -> None:
     client = await rt_client()
     async with client.ws_connect("/ws") as ws:
-        reply = await subscribe(ws, "cars", 7)
-        assert reply == {"type": "subscribed", "channel": "cars", "id": 7, "snapshot": [{"id": 1}, {"id": 2}]}
-        reply = await subscribe(ws, "news", 8)
-        assert reply == {"type": "subscribed", "channel": "news", "id": 8}
+        reply = await subscribe(ws, "news", 7)
+        assert reply == {"type": "subscribed", "channel": "news", "id": 7, "snapshot": [{"id": 1}, {"id": 2}]}
+        reply = await subscribe(ws, "plain", 8)
+        assert reply == {"type": "subscribed", "channel": "plain", "id": 8}
 
 
 async def test_anonymous_may_not_subscribe_dashboard_or_user(rt_client) -> None:
@@ -81,10 +81,28 @@ async def test_unsubscribe_is_acknowledged(rt_client) -> None:
         assert await ws.receive_json(timeout=5) == {"type": "unsubscribed", "channel": "news", "id": 2}
 
 
-async def test_frame_over_64_kib_closes_with_1009(rt_client) -> None:
+def ping_of(size: int) -> str:
+    """A ping frame of exactly `size` bytes of UTF-8, padded with a two-byte character."""
+    head, tail = '{"type":"ping","id":1,"pad":"', '"}'
+    room = size - len(head) - len(tail)
+    text = head + "я" * (room // 2) + "x" * (room % 2) + tail
+    assert len(text.encode()) == size
+    return text
+
+
+async def test_frame_of_exactly_64_kib_is_accepted(rt_client) -> None:
+    """The limit counts bytes, not characters, and 65,536 of them are still allowed (SPEC §8.4)."""
     client = await rt_client()
     async with client.ws_connect("/ws") as ws:
-        await ws.send_str('{"type": "ping", "pad": "' + "x" * (65 * 1024) + '"}')
+        await ws.send_str(ping_of(64 * 1024))
+        assert await ws.receive_json(timeout=5) == {"type": "pong", "id": 1}
+
+
+@pytest.mark.parametrize("size", [64 * 1024 + 1, 65 * 1024])
+async def test_frame_over_64_kib_closes_with_1009(rt_client, size: int) -> None:
+    client = await rt_client()
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str(ping_of(size))
         message = await ws.receive(timeout=5)
         assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert ws.close_code == 1009
@@ -106,6 +124,23 @@ async def test_at_most_100_subscriptions(rt_client) -> None:
         for i in range(100):
             assert (await subscribe(ws, f"news:{i}", i))["type"] == "subscribed"
         assert (await subscribe(ws, "news:100", 100))["code"] == "too_many_subscriptions"
+
+
+async def test_own_user_channel_does_not_count_toward_the_100(rt_client, make_user) -> None:
+    client = await rt_client(ws_rate=1000)
+    user = await make_user()
+    own = f"user:{user.id}"
+    async with client.ws_connect("/ws", headers=user.headers) as ws:
+        for i in range(100):
+            assert (await subscribe(ws, f"news:{i}", i))["type"] == "subscribed"
+        assert (await subscribe(ws, "news:100", 100))["code"] == "too_many_subscriptions"
+        assert (await subscribe(ws, own, 101))["type"] == "subscribed"     # already joined: no new slot
+        await client.app[keys.BUS].publish(own, "chat.created", {"id": 5})
+        event = await ws.receive_json(timeout=5)
+        assert (event["channel"], event["data"]) == (own, {"id": 5})
+        await ws.send_json({"type": "unsubscribe", "channel": "news:0", "id": 102})
+        assert (await ws.receive_json(timeout=5))["type"] == "unsubscribed"
+        assert (await subscribe(ws, "news:100", 103))["type"] == "subscribed"
 
 
 async def test_auth_frame_authenticates_and_joins_user_channel(rt_client, make_user, admin) -> None:

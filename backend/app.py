@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from backend import auth, fleet, keys, realtime
+from backend import auth, fleet, keys, realtime, sharing
 from backend.api.middlewares import observe, render_errors
 from backend.auth.origin import check_origin, setup_cors
 from backend.auth.resolve import authenticate
@@ -49,7 +49,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.METRICS] = Metrics()
     app[keys.INSTANCE] = config.instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     app.cleanup_ctx.extend([db_ctx, redis_ctx, realtime.bus_ctx])
-    for domain in (realtime, auth, fleet, health, openapi):
+    for domain in (realtime, auth, fleet, sharing, health, openapi):
         domain.setup(app)
     setup_cors(app)   # last: aiohttp-cors wraps every route registered above
     return app

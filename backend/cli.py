@@ -15,7 +15,7 @@ from pathlib import Path
 
 from backend import logs
 from backend.config import Config, ConfigError
-from backend.embedded import EmbeddedPostgres, EmbeddedValkey
+from backend.embedded_share import SharedServers
 from backend.migrations import migrate
 
 log = logging.getLogger("backend.cli")
@@ -33,55 +33,17 @@ def command(name: str) -> Callable[[Command], Command]:
     return register
 
 
-def _attach_or_start_postgres(data_dir: Path, stack: contextlib.ExitStack) -> str:
-    """Use a server already running on this data dir (another run.py), else start our own."""
-    pg = EmbeddedPostgres(data_dir / "pg")
-    pid_file = pg.data_dir / "postmaster.pid"
-    if pid_file.exists():
-        lines = pid_file.read_text().splitlines()
-        try:
-            pid, port = int(lines[0]), int(lines[3])
-            os.kill(pid, 0)
-        except (ValueError, IndexError, ProcessLookupError):
-            pass
-        else:
-            log.info("using the embedded PostgreSQL already running on port %s", port)
-            return f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    url = pg.start()
-    stack.callback(pg.stop)
-    return url
-
-
-def _attach_or_start_valkey(data_dir: Path, stack: contextlib.ExitStack) -> str:
-    valkey = EmbeddedValkey(data_dir / "valkey")
-    port_file = valkey.data_dir / "server.port"
-    if port_file.exists():
-        try:
-            pid, port = (int(x) for x in port_file.read_text().split())
-            os.kill(pid, 0)
-        except (ValueError, ProcessLookupError):
-            pass
-        else:
-            log.info("using the embedded Valkey already running on port %s", port)
-            return f"redis://127.0.0.1:{port}/0"
-    url = valkey.start()
-    assert valkey.process is not None
-    port_file.write_text(f"{valkey.process.pid} {valkey.port}")
-    stack.callback(port_file.unlink, missing_ok=True)
-    stack.callback(valkey.stop)
-    return url
-
-
 @contextlib.contextmanager
 def services(config: Config, data_dir: Path) -> Iterator[Config]:
-    """Start the embedded servers the configuration lacks; stop them on exit, whatever happens."""
-    with contextlib.ExitStack() as stack:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        if config.database_url is None:
-            config = dataclasses.replace(config, database_url=_attach_or_start_postgres(data_dir, stack))
-        if config.redis_url is None:
-            config = dataclasses.replace(config, redis_url=_attach_or_start_valkey(data_dir, stack))
+    """Use (starting if needed) the embedded servers the configuration lacks; the last run.py on
+    `data_dir` to exit stops them, whatever happens."""
+    need_pg, need_valkey = config.database_url is None, config.redis_url is None
+    if not (need_pg or need_valkey):
         yield config
+        return
+    with SharedServers(data_dir).use(postgres=need_pg, valkey=need_valkey) as (pg_url, valkey_url):
+        yield dataclasses.replace(config, database_url=config.database_url or pg_url,
+                                  redis_url=config.redis_url or valkey_url)
 
 
 @command("serve")

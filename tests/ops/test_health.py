@@ -43,7 +43,7 @@ async def test_ready_is_503_while_database_is_down_and_recovers(make_client, con
         await asyncio.to_thread(pg.stop)
         resp = await client.get("/health/ready")
         body = await resp.json()
-        assert resp.status == 503 and body["db"] == "down" and body["status"] == "down"
+        assert resp.status == 503 and body["db"] == "down" and body["status"] == "degraded"
         assert (await client.get("/health/live")).status == 200
         await asyncio.to_thread(pg.start)
         resp = await client.get("/health/ready")

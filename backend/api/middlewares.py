@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
 from backend import keys
 from backend.api.surfaces import error_response
-from backend.errors import ApiError, internal_error, redis_unavailable
+from backend.errors import ApiError, database_unavailable, internal_error, redis_unavailable
 from backend.jsonutil import dumps
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -92,12 +93,33 @@ async def render_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if exc.status < 400:
             raise
         return error_response(request, from_http(exc), dumps)
+    except (DBAPIError, OSError) as exc:
+        if isinstance(exc, DBAPIError) and not (exc.connection_invalidated or _lost_connection(exc.orig)):
+            return _unexpected(request)
+        error_log.warning("database unavailable", extra={"request_id": request.get(keys.REQUEST_ID, "-"),
+                                                        "path": request.path, "error": str(exc)[:200]})
+        return error_response(request, database_unavailable(), dumps)
     except RedisError:
         # Only what truly needs Redis gets here (sign-in, logout, publish); reads fail open.
         error_log.warning("Redis unavailable", extra={"request_id": request.get(keys.REQUEST_ID, "-"),
                                                      "path": request.path})
         return error_response(request, redis_unavailable(), dumps)
     except Exception:
-        request_id = request.get(keys.REQUEST_ID, "-")
-        error_log.exception("unhandled error", extra={"request_id": request_id, "path": request.path})
-        return error_response(request, internal_error(request_id), dumps)
+        return _unexpected(request)
+
+
+def _lost_connection(orig: BaseException | None) -> bool:
+    """A driver error that means the database went away, not that the statement was wrong."""
+    return isinstance(orig, (OSError, ConnectionError)) or type(orig).__name__ in _LOST_CONNECTION_ERRORS
+
+
+# asyncpg's names for "the server is gone" (matched by name: the dialect re-wraps them).
+_LOST_CONNECTION_ERRORS = frozenset({"ConnectionDoesNotExistError", "InterfaceError", "CannotConnectNowError",
+                                     "ConnectionFailureError", "AdminShutdownError"})
+
+
+def _unexpected(request: web.Request) -> web.Response:
+    """500 in the surface's style with the request id; the traceback goes to the log only."""
+    request_id = request.get(keys.REQUEST_ID, "-")
+    error_log.exception("unhandled error", extra={"request_id": request_id, "path": request.path})
+    return error_response(request, internal_error(request_id), dumps)

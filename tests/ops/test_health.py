@@ -70,3 +70,32 @@ async def test_metrics_count_requests_by_route_and_status(client: TestClient) ->
     assert 'http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1.0' in text
     assert "http_request_duration_seconds_bucket" in text
     assert "db_pool_connections" in text
+
+
+async def test_requests_during_and_after_a_database_restart_are_503_never_500(
+        make_client, config: Config, tmp_path: Path) -> None:
+    """No pre-ping (db.make_engine): a stale pooled connection costs one 503, then the pool is fresh."""
+    pg = EmbeddedPostgres(tmp_path / "pg", fsync=False)
+    url = await asyncio.to_thread(pg.start)
+    try:
+        await migrate(url)
+        client: TestClient = await make_client(dataclasses.replace(config, database_url=url))
+        # Warm the pool: several connections that the restart will leave stale.
+        await asyncio.gather(*(client.get("/api/cars") for _ in range(5)))
+        await asyncio.to_thread(pg.stop)
+        cars = await client.get("/api/cars")
+        assert cars.status == 503 and await cars.json() == {
+            "detail": "База данных временно недоступна. Повторите запрос позже.", "code": "database_unavailable"}
+        assert cars.headers["Retry-After"] == "1"
+
+        await asyncio.to_thread(pg.start)
+        statuses = [(await client.get("/api/cars")).status for _ in range(6)]
+        assert 500 not in statuses and statuses[-1] == 200, statuses
+        # Connections that went stale while nobody asked: still no 500, at most one 503 each.
+        await asyncio.gather(*(client.get("/api/cars") for _ in range(5)))
+        await asyncio.to_thread(pg.stop)
+        await asyncio.to_thread(pg.start)
+        statuses = [(await client.get("/api/cars")).status for _ in range(6)]
+        assert 500 not in statuses and statuses[-2:] == [200, 200], statuses
+    finally:
+        await asyncio.to_thread(pg.stop)

@@ -15,7 +15,7 @@ from backend.auth.origin import check_origin, setup_cors
 from backend.auth.resolve import authenticate
 from backend.auth.sessions import sessions
 from backend.config import Config
-from backend.db import make_engine
+from backend.db import make_engine, make_hot_pool
 from backend.kv import redis_ctx
 from backend.ops import health, openapi
 from backend.ops.metrics import Metrics
@@ -36,6 +36,16 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def hot_db_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the raw asyncpg pool of the per-request identity lookup (backend.db.make_hot_pool)."""
+    config = app[keys.CONFIG]
+    assert config.database_url is not None          # db_ctx, opened before this, refuses it otherwise
+    pool = await make_hot_pool(config.database_url, max_size=max(2, config.db_pool_size // 2))
+    app[keys.HOT_DB] = pool
+    yield
+    await pool.close()
+
+
 def create_app(config: Config) -> web.Application:
     """Build the whole service for `config`; run.py, gunicorn and the tests all call this."""
     app = web.Application(
@@ -48,7 +58,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.CONFIG] = config
     app[keys.METRICS] = Metrics()
     app[keys.INSTANCE] = config.instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    app.cleanup_ctx.extend([db_ctx, redis_ctx, realtime.bus_ctx])
+    app.cleanup_ctx.extend([db_ctx, hot_db_ctx, redis_ctx, realtime.bus_ctx])
     for domain in (realtime, auth, fleet, sharing, health, openapi):
         domain.setup(app)
     setup_cors(app)   # last: aiohttp-cors wraps every route registered above

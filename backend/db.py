@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import MetaData
+import asyncpg
+from sqlalchemy import MetaData, Select
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 # Every domain's tables.py defines its Core tables on this one MetaData, so the schema test
@@ -21,6 +23,9 @@ def async_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url!r}")
 
 
+SERVER_SETTINGS = {"application_name": "realtime-backend", "timezone": "UTC"}
+
+
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """An asyncpg engine.
 
@@ -34,8 +39,7 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=1800,
-        connect_args={"server_settings": {"application_name": "realtime-backend", "timezone": "UTC"},
-                      "timeout": 5},
+        connect_args={"server_settings": SERVER_SETTINGS, "timeout": 5},
     )
 
 
@@ -56,3 +60,20 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection inside one transaction, committed on success and rolled back on error."""
     async with engine.begin() as conn:
         yield conn
+
+
+async def make_hot_pool(url: str, *, max_size: int) -> asyncpg.Pool:
+    """A plain asyncpg pool for the few queries every request runs (the principal's identity).
+
+    Measured here: the same identity query took ~1.1 ms through SQLAlchemy's async connection and
+    ~0.5 ms on asyncpg directly (SPEC §1.1). Statements stay SQLAlchemy Core, compiled once by
+    `compiled()`, so the tables have one definition.
+    """
+    dsn = async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, timeout=5,
+                                     server_settings=SERVER_SETTINGS)
+
+
+def compiled(query: Select) -> str:  # type: ignore[type-arg]
+    """The asyncpg SQL text ($1, $2, … in bind order) of a Core SELECT, for a hot pool."""
+    return str(query.compile(dialect=asyncpg_dialect()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 
+import asyncpg
 from aiohttp import web
 from aiohttp_session import AbstractStorage
 from redis.asyncio import Redis
@@ -19,6 +20,7 @@ from backend.realtime.hub import Hub
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", AsyncEngine)
+HOT_DB = web.AppKey("hot_db", asyncpg.Pool)          # raw asyncpg, only for backend.db.compiled() hot reads
 REDIS = web.AppKey("redis", Redis)
 METRICS = web.AppKey("metrics", Metrics)
 

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from aiohttp import web
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
@@ -93,29 +94,31 @@ async def render_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if exc.status < 400:
             raise
         return error_response(request, from_http(exc), dumps)
-    except (DBAPIError, OSError) as exc:
-        if isinstance(exc, DBAPIError) and not (exc.connection_invalidated or _lost_connection(exc.orig)):
-            return _unexpected(request)
-        error_log.warning("database unavailable", extra={"request_id": request.get(keys.REQUEST_ID, "-"),
-                                                        "path": request.path, "error": str(exc)[:200]})
-        return error_response(request, database_unavailable(), dumps)
     except RedisError:
         # Only what truly needs Redis gets here (sign-in, logout, publish); reads fail open.
         error_log.warning("Redis unavailable", extra={"request_id": request.get(keys.REQUEST_ID, "-"),
                                                      "path": request.path})
         return error_response(request, redis_unavailable(), dumps)
-    except Exception:
-        return _unexpected(request)
+    except Exception as exc:
+        if not database_lost(exc):
+            return _unexpected(request)
+        error_log.warning("database unavailable", extra={"request_id": request.get(keys.REQUEST_ID, "-"),
+                                                        "path": request.path, "error": str(exc)[:200]})
+        return error_response(request, database_unavailable(), dumps)
 
 
-def _lost_connection(orig: BaseException | None) -> bool:
-    """A driver error that means the database went away, not that the statement was wrong."""
-    return isinstance(orig, (OSError, ConnectionError)) or type(orig).__name__ in _LOST_CONNECTION_ERRORS
+# What asyncpg raises when the server is gone (down, restarting, or it dropped the connection),
+# as opposed to a statement that was wrong.
+_LOST_CONNECTION = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                    asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError)
 
 
-# asyncpg's names for "the server is gone" (matched by name: the dialect re-wraps them).
-_LOST_CONNECTION_ERRORS = frozenset({"ConnectionDoesNotExistError", "InterfaceError", "CannotConnectNowError",
-                                     "ConnectionFailureError", "AdminShutdownError"})
+def database_lost(exc: BaseException) -> bool:
+    """True for a lost database, raw asyncpg (hot pool) or wrapped by SQLAlchemy."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or database_lost(exc.orig)
+    # DataError is an InterfaceError too, but it means a bad argument: a bug, not an outage.
+    return isinstance(exc, _LOST_CONNECTION) and not isinstance(exc, asyncpg.DataError)
 
 
 def _unexpected(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from backend.auth.principal import Principal
 from backend.auth.revocation import deny_key, revoked_before_key
 from backend.auth.tables import apps
 from backend.auth.tokens import decode_access, invalid_token, password_changed
-from backend.auth.users import load_identity
+from backend.auth.users import fetch_identity
 from backend.db import read
 from backend.errors import ApiError, forbidden, unauthorized
 from backend.kv import REDIS_ERRORS
@@ -46,8 +46,7 @@ async def principal_from_access_token(app: web.Application, token: str) -> Princ
         denied = revoked_before = None
     if denied is not None:
         raise invalid_token()
-    async with read(app[keys.DB]) as conn:
-        identity = await load_identity(conn, claims.user_id)
+    identity = await fetch_identity(app[keys.HOT_DB], claims.user_id)
     if identity is None or not identity.active:
         raise blocked_user()
     if password_fingerprint(claims.secret, identity.password_hash) != claims.pwd_fp:

@@ -30,8 +30,7 @@ from backend.auth.revocation import (
     user_sessions_key,
 )
 from backend.auth.tokens import password_changed
-from backend.auth.users import Identity, load_identity
-from backend.db import read
+from backend.auth.users import Identity, fetch_identity
 from backend.errors import ApiError, unauthorized
 from backend.jsonutil import dumps, loads
 from backend.kv import REDIS_ERRORS
@@ -177,8 +176,7 @@ async def principal_from_session(request: web.Request) -> Principal | None:
     user_id = session.get("uid")
     if not isinstance(user_id, int):
         return None
-    async with read(request.app[keys.DB]) as conn:
-        identity = await load_identity(conn, user_id)
+    identity = await fetch_identity(request.app[keys.HOT_DB], user_id)
     if identity is None or not identity.active:
         await sign_out(request)
         raise unauthorized("Пользователь заблокирован или удалён.", "user_inactive")

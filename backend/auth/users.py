@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select
+import asyncpg
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -16,7 +18,7 @@ from backend.auth.passwords import check_length, hash_password
 from backend.auth.principal import PERMISSION_FLAGS, Principal
 from backend.auth.tables import permissions, roles, users
 from backend.config import Config
-from backend.db import transaction
+from backend.db import compiled, transaction
 from backend.errors import ApiError, field_error, invalid
 
 
@@ -56,16 +58,26 @@ _IDENTITY = (
 )
 
 
-def _identity(row: Any) -> Identity:
-    flags = frozenset(flag for flag in PERMISSION_FLAGS if row._mapping[flag])
-    return Identity(id=row.id, login=row.login, email=row.email, password_hash=row.password_hash,
-                    role_id=row.role_id, role_name=row.role_name, client_status=row.client_status,
-                    deleted_at=row.deleted_at, permissions=flags)
+def _identity(row: Mapping[str, Any]) -> Identity:
+    flags = frozenset(flag for flag in PERMISSION_FLAGS if row[flag])
+    return Identity(id=row["id"], login=row["login"], email=row["email"], password_hash=row["password_hash"],
+                    role_id=row["role_id"], role_name=row["role_name"], client_status=row["client_status"],
+                    deleted_at=row["deleted_at"], permissions=flags)
 
 
 async def load_identity(conn: AsyncConnection, user_id: int) -> Identity | None:
     """The user with id `user_id` (deleted ones too: callers decide), or None."""
-    row = (await conn.execute(_IDENTITY.where(users.c.id == user_id))).one_or_none()
+    row = (await conn.execute(_IDENTITY.where(users.c.id == user_id))).mappings().one_or_none()
+    return _identity(row) if row is not None else None
+
+
+_IDENTITY_BY_ID = compiled(_IDENTITY.where(users.c.id == bindparam("user_id")))
+
+
+async def fetch_identity(pool: asyncpg.Pool, user_id: int) -> Identity | None:
+    """load_identity on the hot pool: the principal of every authenticated request."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(_IDENTITY_BY_ID, user_id)
     return _identity(row) if row is not None else None
 
 
@@ -79,7 +91,7 @@ async def find_by_identifier(conn: AsyncConnection, identifier: str) -> Identity
     with contextlib.suppress(ValueError):
         conditions.append(users.c.phone == normalize_phone(identifier))
     query = _IDENTITY.where(or_(*conditions), users.c.deleted_at.is_(None)).order_by(users.c.id).limit(1)
-    row = (await conn.execute(query)).one_or_none()
+    row = (await conn.execute(query)).mappings().one_or_none()
     return _identity(row) if row is not None else None
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
+from backend import keys
+from backend.auth.tokens import issue_access
+from backend.auth.users import create_user
 from backend.config import Config
 from backend.embedded import EmbeddedPostgres
 from backend.migrations import migrate
@@ -80,22 +83,35 @@ async def test_requests_during_and_after_a_database_restart_are_503_never_500(
     try:
         await migrate(url)
         client: TestClient = await make_client(dataclasses.replace(config, database_url=url))
-        # Warm the pool: several connections that the restart will leave stale.
-        await asyncio.gather(*(client.get("/api/cars") for _ in range(5)))
+        user = await create_user(client.app[keys.DB], config, login="restart", password="restart-pass-1",
+                                 role="driver")
+        token = issue_access(config, user_id=user["id"], login="restart", role_id=user["role_id"],
+                             password_hash=user["password_hash"]).token
+        bearer = {"Authorization": f"Bearer {token}"}
+        # Warm both pools (SQLAlchemy's and the hot asyncpg one): connections the restart leaves stale.
+        await asyncio.gather(*(client.get("/api/cars") for _ in range(5)),
+                             *(client.get("/api/auth/me/", headers=bearer) for _ in range(5)))
         await asyncio.to_thread(pg.stop)
         cars = await client.get("/api/cars")
         assert cars.status == 503 and await cars.json() == {
             "detail": "База данных временно недоступна. Повторите запрос позже.", "code": "database_unavailable"}
         assert cars.headers["Retry-After"] == "1"
 
+        me = await client.get("/api/auth/me/", headers=bearer)
+        assert me.status == 503 and (await me.json())["code"] == "database_unavailable"
+
         await asyncio.to_thread(pg.start)
         statuses = [(await client.get("/api/cars")).status for _ in range(6)]
+        assert 500 not in statuses and statuses[-1] == 200, statuses
+        statuses = [(await client.get("/api/auth/me/", headers=bearer)).status for _ in range(8)]
         assert 500 not in statuses and statuses[-1] == 200, statuses
         # Connections that went stale while nobody asked: still no 500, at most one 503 each.
         await asyncio.gather(*(client.get("/api/cars") for _ in range(5)))
         await asyncio.to_thread(pg.stop)
         await asyncio.to_thread(pg.start)
         statuses = [(await client.get("/api/cars")).status for _ in range(6)]
+        assert 500 not in statuses and statuses[-2:] == [200, 200], statuses
+        statuses = [(await client.get("/api/auth/me/", headers=bearer)).status for _ in range(8)]
         assert 500 not in statuses and statuses[-2:] == [200, 200], statuses
     finally:
         await asyncio.to_thread(pg.stop)

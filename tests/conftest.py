@@ -104,11 +104,28 @@ def password_guard() -> aiohttp.TraceConfig:
     return trace
 
 
+class GuardedWebSocket(aiohttp.ClientWebSocketResponse):
+    """The client side of /ws that fails the test on any frame carrying a password (SPEC §2.1)."""
+
+    async def receive(self, timeout: float | None = None) -> aiohttp.WSMessage:  # noqa: ASYNC109 — overrides aiohttp's own signature
+        message = await super().receive(timeout)
+        if message.type is aiohttp.WSMsgType.TEXT:
+            try:
+                data = json.loads(message.data)
+            except ValueError:
+                return message
+            leaked = secret_keys_in(data, error=isinstance(data, dict) and data.get("type") == "error")
+            assert not leaked, f"a websocket frame carried a secret: {leaked}"
+        return message
+
+
 @pytest.fixture
 def aiohttp_client(aiohttp_client: Callable[..., Awaitable[TestClient]]) -> Callable[..., Awaitable[TestClient]]:
-    """The plugin's factory, every client carrying the password guard (a suite-wide check)."""
+    """The plugin's factory, every client carrying the password guard (a suite-wide check) on HTTP
+    responses and websocket frames alike."""
     async def start(app: Any, **kwargs: Any) -> TestClient:
         kwargs["trace_configs"] = [*kwargs.get("trace_configs", []), password_guard()]
+        kwargs.setdefault("ws_response_class", GuardedWebSocket)
         return await aiohttp_client(app, **kwargs)
     return start
 

@@ -118,3 +118,12 @@ async def test_password_guard_catches_leaks(make_client) -> None:
     with pytest.raises(AssertionError, match="password_hash"):
         await client.get("/zz-leaky")
 
+
+
+async def test_password_guard_catches_leaks_in_websocket_frames(make_client, admin) -> None:
+    """The guard also reads /ws frames: an event carrying a password fails the test that receives it."""
+    client = await make_client()
+    async with client.ws_connect("/ws", headers=admin.headers) as ws:
+        await client.app[keys.BUS].publish(f"user:{admin.id}", "leak", {"user": {"password": "x"}})
+        with pytest.raises(AssertionError, match="password"):
+            await ws.receive_json(timeout=5)

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from backend import keys
 from backend.api.access import check, current_user
 from backend.api.validation import read_json
-from backend.errors import ApiError, field_error, unauthorized
+from backend.errors import field_error, redis_unavailable, unauthorized
 from backend.jsonutil import dumps, loads
 from backend.kv import redis_key
 from backend.realtime import const
@@ -91,6 +91,6 @@ async def publish(request: web.Request) -> web.Response:
                 if previous is not None:
                     return web.json_response(loads(previous))
         except (RedisError, OSError) as exc:
-            raise ApiError(503, "redis_unavailable", "Шина событий недоступна.") from exc
+            raise redis_unavailable() from exc
     await app[keys.BUS].publish(data.channel, data.event, data.data)
     return web.json_response(result)

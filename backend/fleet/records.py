@@ -24,6 +24,7 @@ from backend.auth.principal import Principal
 from backend.db import transaction
 from backend.errors import field_error, forbidden, invalid, not_found
 from backend.fleet.computations import Start, trip_errors, waybill_totals
+from backend.fleet.issuance import reissue
 from backend.fleet.kinds import Kind
 from backend.fleet.norms import norm_for
 from backend.fleet.snapshots import lock_car, start_before
@@ -139,6 +140,16 @@ async def drop_waybill_records(conn: AsyncConnection, kind: Kind, waybill: Mappi
     await refresh_waybills(conn, kind, changed | {waybill["id"]})
 
 
+async def mend_after_measurement(conn: AsyncConnection, kind: Kind, snapshot: Mapping[str, Any]) -> None:
+    """Recompute the chain after the measurement `snapshot` was edited or deleted (already written).
+
+    The walk starts at the measurement itself, not after it: the waybills issued from it must
+    re-read its fuel too. The car must be locked.
+    """
+    changed = await recompute(conn, kind, snapshot["car_id"], snapshot["id"], snapshot["id"])
+    await refresh_waybills(conn, kind, changed)
+
+
 async def _soft_delete(conn: AsyncConnection, kind: Kind, record_ids: list[int], snapshot_ids: list[int]) -> None:
     await conn.execute(update(kind.records).where(kind.records.c.id.in_(record_ids)).values(deleted_at=func.now()))
     await conn.execute(update(kind.snapshots).where(kind.snapshots.c.id.in_(snapshot_ids))
@@ -148,10 +159,12 @@ async def _soft_delete(conn: AsyncConnection, kind: Kind, record_ids: list[int],
 async def recompute(conn: AsyncConnection, kind: Kind, car_id: int, from_id: int, settled_after: int) -> set[int]:
     """Recompute the car's records whose snapshot id is >= `from_id`, in chain order.
 
-    Up to snapshot `settled_after` something changed (an edited record, deleted ones), so every
-    record is recomputed; past it the walk stops at the first record whose start is unchanged or
-    at a measurement, because from there on nothing can differ. Returns the ids of waybills whose
-    records changed. The car must be locked.
+    Up to snapshot `settled_after` something changed (an edited record, deleted ones, an edited
+    measurement), so every record is recomputed; past it the walk stops at the first record whose
+    start is unchanged or at a measurement, because from there on nothing can differ. Nothing
+    before `from_id` may have changed. Then re-reads `upon_issuance` of the waybills issued from
+    the walked range (issuance.py). Returns the ids of waybills whose records or upon_issuance
+    changed. The car must be locked.
     """
     s, r = kind.snapshots, kind.records
     start = await start_before(conn, kind, car_id, from_id)
@@ -160,16 +173,19 @@ async def recompute(conn: AsyncConnection, kind: Kind, car_id: int, from_id: int
             .where(s.c.car_id == car_id, s.c.id >= from_id, s.c.deleted_at.is_(None))
             .order_by(s.c.id))
     changed: set[int] = set()
+    stopped_at: int | None = None                # the first snapshot the walk left as it was
     for row in (await conn.execute(walk)).mappings():
         settled = row["sid"] > settled_after
         if row["id"] is None:                    # a measurement: the chain restarts from it
             if settled:
+                stopped_at = row["sid"]
                 break
             start = Start(row["odometer"], row["fuel"])
             continue
         if start is None:
             raise invalid({"non_field_errors": [NO_START]})
         if settled and (start.odometer, start.fuel) == (row["odometer_before"], row["fuel_before_departure"]):
+            stopped_at = row["sid"]
             break
         computed = kind.compute(start, row)
         if errors := trip_errors(row, computed):
@@ -183,7 +199,7 @@ async def recompute(conn: AsyncConnection, kind: Kind, car_id: int, from_id: int
                 odometer=merged["odometer_after"], fuel=merged["fuel_on_return"]))
             changed.add(row["waybill_id"])
         start = Start(merged["odometer_after"], merged["fuel_on_return"])
-    return changed
+    return changed | await reissue(conn, kind, car_id, from_id, stopped_at)
 
 
 async def refresh_waybills(conn: AsyncConnection, kind: Kind, waybill_ids: Iterable[int]) -> None:

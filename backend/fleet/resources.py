@@ -21,7 +21,7 @@ from backend.auth.principal import Principal
 from backend.auth.tables import users
 from backend.db import read
 from backend.errors import field_error, forbidden, invalid, not_found
-from backend.fleet import records, schemas
+from backend.fleet import issuance, records, schemas
 from backend.fleet.kinds import MANAGE_FLEET, Kind
 from backend.fleet.norms import norm_for
 from backend.fleet.snapshots import last_snapshot, lock_car
@@ -158,8 +158,7 @@ class SnapshotResource(ChainResource):
         await self._mend(conn, row)
 
     async def _mend(self, conn: AsyncConnection, row: Mapping[str, Any]) -> None:
-        changed = await records.recompute(conn, self.kind, row["car_id"], row["id"] + 1, row["id"])
-        await records.refresh_waybills(conn, self.kind, changed)
+        await records.mend_after_measurement(conn, self.kind, row)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,13 +175,13 @@ class WaybillResource(ChainResource):
 
     async def _issue(self, conn: AsyncConnection, car_id: int) -> dict[str, Any]:
         """upon_issuance from the car's latest snapshot; every other aggregate starts from it."""
-        await self.live_ref(conn, "car", self.kind.cars, car_id)
-        snapshot = await last_snapshot(conn, self.kind, car_id)
-        if snapshot is None:
+        # Under the car lock, like every chain write: a recompute must not miss this waybill (issuance.py).
+        if not await lock_car(conn, self.kind, car_id):
+            raise field_error("car", records.missing_pk(car_id))
+        issued = await issuance.issue(conn, self.kind, car_id)
+        if issued is None:
             raise field_error("car", records.NO_START)
-        fuel = snapshot["fuel"]
-        return {"upon_issuance": fuel, "availability_upon_delivery": fuel, "total_spent": 0,
-                "total_received": 0, "required_by_norm": 0, "savings": 0, "overrun": 0}
+        return issued
 
     async def _check_driver(self, conn: AsyncConnection, principal: Principal, driver_id: int) -> None:
         if driver_id != principal.user_id and not self.kind.sees_all(principal):

@@ -16,8 +16,9 @@ async def lock_car(conn: AsyncConnection, kind: Kind, car_id: int) -> bool:
     """Lock the car row until the transaction ends; serializes chain writes across instances.
 
     FOR NO KEY UPDATE conflicts with itself (and with FOR UPDATE) but not with the KEY SHARE
-    locks that foreign-key checks take, so inserting a norm or a waybill for the car never waits.
-    Returns whether the car exists and is not deleted.
+    locks that foreign-key checks take, so inserting a norm for the car never waits. Issuing a
+    waybill takes this lock on purpose: it reads the chain (issuance.py). Returns whether the car
+    exists and is not deleted.
     """
     cars = kind.cars
     deleted = (await conn.execute(select(cars.c.deleted_at).where(cars.c.id == car_id).with_for_update(key_share=True)

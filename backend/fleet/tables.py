@@ -1,4 +1,4 @@
-"""Core tables of the fleet (sql/002_fleet.sql): both kinds are built by the same functions."""
+"""Core tables of the fleet (sql/002_fleet.sql, 006): both kinds are built by the same functions."""
 
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ def _norms(name: str, cars: str, *norms: str) -> Table:
     )
 
 
-def _waybills(name: str, cars: str) -> Table:
+def _waybills(name: str, cars: str, snapshots: str) -> Table:
+    # use_alter: snapshots reference waybills too; sql/006 adds this key with ALTER TABLE, after both exist.
+    issued_from = ForeignKey(f"{snapshots}.id", use_alter=True, name=f"{name}_issued_from_snapshot_id_fkey")
     return Table(
         name, metadata,
         Column("id", BigInteger, primary_key=True),
@@ -71,6 +73,7 @@ def _waybills(name: str, cars: str) -> Table:
         Column("fuel_type", Text, nullable=False, server_default=""),
         *(Column(name, FUEL, nullable=False, server_default=text("0")) for name in AGGREGATES),
         *_stamps(),
+        Column("issued_from_snapshot_id", BigInteger, issued_from),   # sql/006; see fleet/issuance.py
     )
 
 
@@ -129,8 +132,8 @@ fire_trucks = _cars("fire_trucks", Column("type", Text, nullable=False, server_d
 passenger_car_norms = _norms("passenger_car_norms", "passenger_cars", *PASSENGER_NORMS)
 fire_truck_norms = _norms("fire_truck_norms", "fire_trucks", *FIRE_TRUCK_NORMS)
 
-passenger_car_waybills = _waybills("passenger_car_waybills", "passenger_cars")
-fire_truck_waybills = _waybills("fire_truck_waybills", "fire_trucks")
+passenger_car_waybills = _waybills("passenger_car_waybills", "passenger_cars", "passenger_car_odometer_fuel")
+fire_truck_waybills = _waybills("fire_truck_waybills", "fire_trucks", "fire_truck_odometer_fuel")
 
 passenger_car_odometer_fuel = _snapshots("passenger_car_odometer_fuel", "passenger_cars",
                                          "passenger_car_waybills")

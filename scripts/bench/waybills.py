@@ -8,6 +8,7 @@ gap-free odometer chain.
 
     .venv/bin/python scripts/bench/waybills.py                     # starts `run.py serve` itself
     .venv/bin/python scripts/bench/waybills.py --url http://127.0.0.1:8080 --admin LOGIN:PASSWORD
+    .venv/bin/python scripts/bench/waybills.py --markdown    # + scripts/bench/results/waybills-<date>.md
 
 Without --url it starts `run.py serve` on a free port with a temporary --data-dir (embedded
 PostgreSQL and Valkey unless DATABASE_URL / REDIS_URL are set) and creates the admin with
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import shlex
 import signal
 import socket
 import statistics
@@ -36,6 +38,7 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "scripts" / "bench" / "results"
 PASSWORD = "bench-password-1"
 
 
@@ -155,8 +158,12 @@ async def scenario(admin: Client, drivers: list[tuple[int, Client]], cars: list[
     return summary(total, elapsed, latencies)
 
 
-async def bench(url: str, admin_credentials: str, drivers: int, per_driver: int) -> None:
+Results = list[tuple[str, dict]]
+
+
+async def bench(url: str, admin_credentials: str, drivers: int, per_driver: int) -> Results:
     login, _, password = admin_credentials.partition(":")
+    results: Results = []
     connector = aiohttp.TCPConnector(limit=drivers * 2)
     async with aiohttp.ClientSession(connector=connector) as session:
         admin = await Client(session, url).login(login, password)
@@ -165,10 +172,12 @@ async def bench(url: str, admin_credentials: str, drivers: int, per_driver: int)
         shared = [await make_car(admin)]
         for name, cars in ((f"{drivers} drivers on {drivers} cars", many), (f"{drivers} drivers on one car", shared)):
             result = await scenario(admin, crew, cars, per_driver)
-            print(f"{name:32} {result}")
+            print(f"{name:32} {result}", flush=True)
+            results.append((name, result))
+    return results
 
 
-async def bench_domain(drivers: int, per_driver: int) -> None:
+async def bench_domain(drivers: int, per_driver: int) -> Results:
     """The same two scenarios through backend.fleet.records.create_record: the database-bound part of a
     POST without HTTP, JSON or authentication (runs before any user exists; embedded PostgreSQL)."""
     from decimal import Decimal
@@ -179,9 +188,12 @@ async def bench_domain(drivers: int, per_driver: int) -> None:
     from backend.auth.tables import roles, users
     from backend.db import make_engine, transaction
     from backend.embedded import EmbeddedPostgres
-    from backend.fleet import records
+    from backend.fleet import issuance, records
     from backend.fleet.kinds import PASSENGER as K
+    from backend.fleet.snapshots import lock_car
     from backend.migrations import migrate
+
+    results: Results = []
 
     with tempfile.TemporaryDirectory(prefix="bench-waybills-") as tmp:
         postgres = None if os.environ.get("DATABASE_URL") else EmbeddedPostgres(Path(tmp) / "pg")
@@ -208,8 +220,16 @@ async def bench_domain(drivers: int, per_driver: int) -> None:
 
             for name, cars in ((f"{drivers} drivers on {drivers} cars", [await car() for _ in range(drivers)]),
                                (f"{drivers} drivers on one car", [await car()])):
-                waybills = [await add(K.waybills, car_id=cars[i % len(cars)], driver_id=uid, date=dt.date(2024, 9, 15),
-                                      norm_season="summer", upon_issuance=Decimal(40)) for i, uid in enumerate(crew)]
+                async def waybill(car_id: int, uid: int) -> int:
+                    async with transaction(engine) as conn:   # as WaybillResource issues one
+                        await lock_car(conn, K, car_id)
+                        issued = await issuance.issue(conn, K, car_id)
+                        assert issued is not None
+                        return (await conn.execute(insert(K.waybills).values(
+                            car_id=car_id, driver_id=uid, date=dt.date(2024, 9, 15), norm_season="summer",
+                            **issued).returning(K.waybills.c.id))).scalar_one()
+
+                waybills = [await waybill(cars[i % len(cars)], uid) for i, uid in enumerate(crew)]
                 latencies: list[float] = []
 
                 async def drive(uid: int, waybill: int, latencies: list[float]) -> None:
@@ -225,11 +245,14 @@ async def bench_domain(drivers: int, per_driver: int) -> None:
                 began = time.perf_counter()
                 await asyncio.gather(*(drive(uid, w, latencies) for uid, w in zip(crew, waybills, strict=True)))
                 elapsed = time.perf_counter() - began
-                print(f"{name:32} {summary(len(latencies), elapsed, latencies)}")
+                result = summary(len(latencies), elapsed, latencies)
+                print(f"{name:32} {result}", flush=True)
+                results.append((name, result))
             await engine.dispose()
         finally:
             if postgres is not None:
                 postgres.stop()
+    return results
 
 
 def summary(total: int, elapsed: float, latencies: list[float]) -> dict:
@@ -237,6 +260,45 @@ def summary(total: int, elapsed: float, latencies: list[float]) -> dict:
     return {"records": total, "seconds": round(elapsed, 2), "records_per_s": round(total / elapsed, 1),
             "p50_ms": round(statistics.median(latencies) * 1000, 1),
             "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000, 1)}
+
+
+def command_line() -> str:
+    """The command as typed, for the results file; the --admin password is masked."""
+    python = Path(sys.executable)
+    args = [str(python.relative_to(ROOT)) if python.is_relative_to(ROOT) else str(python)]
+    masked = False
+    for arg in sys.argv:
+        if masked:
+            arg, masked = arg.partition(":")[0] + ":***", False
+        elif arg == "--admin":
+            masked = True
+        elif arg.startswith("--admin="):
+            arg = arg.partition(":")[0] + ":***"
+        args.append(arg)
+    return shlex.join(args)
+
+
+def write_markdown(path: Path, mode: str, drivers: int, per_driver: int, load: str, results: Results) -> None:
+    """Append one run to `path`: date, command, conditions and a table of the scenarios."""
+    now = dt.datetime.now(dt.UTC)
+    lines = [f"## waybills, {now:%Y-%m-%d %H:%M} UTC", "",
+             f"`{command_line()}`", "",
+             f"{mode}; {drivers} drivers, {per_driver} records each, every record a POST of SPEC §5.6 "
+             f"in its own transaction. Host: {os.cpu_count()} CPUs, /proc/loadavg before the run: `{load}`.", "",
+             "| scenario | records | seconds | records/s | p50 ms | p99 ms |",
+             "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {name} | {r['records']} | {r['seconds']} | {r['records_per_s']} | {r['p50_ms']} | {r['p99_ms']} |"
+              for name, r in results]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n\n")
+    print(f"appended to {path}")
+
+
+def load_average() -> str:
+    with contextlib.suppress(OSError):
+        return Path("/proc/loadavg").read_text().strip()
+    return "n/a"
 
 
 def main() -> None:
@@ -247,23 +309,31 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20, help="records per driver")
     parser.add_argument("--domain", action="store_true",
                         help="call backend.fleet.records directly (no HTTP, no auth) on an embedded PostgreSQL")
+    parser.add_argument("--markdown", nargs="?", type=Path, const=RESULTS / f"waybills-{dt.date.today()}.md",
+                        metavar="FILE", help="also append a Markdown summary with the command and the date "
+                        "(default FILE: scripts/bench/results/waybills-<today>.md)")
     args = parser.parse_args()
+    if args.url and not args.admin:
+        parser.error("--url needs --admin LOGIN:PASSWORD")
+    load = load_average()
     if args.domain:
         sys.path.insert(0, str(ROOT))
-        asyncio.run(bench_domain(args.drivers, args.records))
-        return
-    if args.url:
-        if not args.admin:
-            parser.error("--url needs --admin LOGIN:PASSWORD")
-        asyncio.run(bench(args.url, args.admin, args.drivers, args.records))
-        return
+        mode = "backend.fleet.records.create_record called directly (no HTTP, no auth), embedded PostgreSQL"
+        results = asyncio.run(bench_domain(args.drivers, args.records))
+    elif args.url:
+        mode = f"HTTP against {args.url}"
+        results = asyncio.run(bench(args.url, args.admin, args.drivers, args.records))
+    else:
+        async def with_server() -> Results:
+            with tempfile.TemporaryDirectory(prefix="bench-waybills-") as tmp:
+                async with server(Path(os.environ.get("BENCH_DATA_DIR", tmp))) as (url, admin):
+                    return await bench(url, admin, args.drivers, args.records)
 
-    async def with_server() -> None:
-        with tempfile.TemporaryDirectory(prefix="bench-waybills-") as tmp:
-            async with server(Path(os.environ.get("BENCH_DATA_DIR", tmp))) as (url, admin):
-                await bench(url, admin, args.drivers, args.records)
-
-    asyncio.run(with_server())
+        mode = ("HTTP against one `run.py serve` process started by the script (embedded PostgreSQL and "
+                "Valkey on a temporary --data-dir), client on the same host")
+        results = asyncio.run(with_server())
+    if args.markdown:
+        write_markdown(args.markdown, mode, args.drivers, args.records, load, results)
 
 
 if __name__ == "__main__":

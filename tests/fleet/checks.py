@@ -53,4 +53,17 @@ async def assert_waybill(world: World, kind: Kind, waybill: int) -> dict:
     assert row["savings"] == max(Decimal(0), required - spent)
     assert row["overrun"] == max(Decimal(0), spent - required)
     assert row["savings"] == 0 or row["overrun"] == 0
+    await assert_issuance(world, kind, row)
     return row
+
+
+async def assert_issuance(world: World, kind: Kind, waybill: dict[str, Any]) -> None:
+    """`upon_issuance` is the current fuel of the issuing snapshot, or of the latest live one before it
+    if that snapshot was deleted (backend/fleet/issuance.py)."""
+    issued = waybill["issued_from_snapshot_id"]
+    assert issued is not None, "every waybill issued by the server knows its snapshot"
+    snapshots = await world.rows(kind.snapshots, car_id=waybill["car_id"])
+    assert issued in {s["id"] for s in snapshots}, "issued from another car's snapshot"
+    live = [s for s in snapshots if s["deleted_at"] is None and s["id"] <= issued]
+    if live:   # with none left the stored value stays, and there is nothing to compare it with
+        assert waybill["upon_issuance"] == live[-1]["fuel"], (waybill["id"], issued, live[-1]["id"])

@@ -21,7 +21,9 @@ from backend.auth.principal import Principal
 from backend.auth.tables import roles, users
 from backend.config import Config
 from backend.db import make_engine, transaction
+from backend.fleet import issuance
 from backend.fleet.kinds import FIRE_TRUCK, KINDS, PASSENGER, Kind
+from backend.fleet.snapshots import lock_car
 
 DAY = dt.date(2024, 9, 15)
 NORMS = {PASSENGER.name: {"city_norm": Decimal("0.090"), "area_norm": Decimal("0.110")},
@@ -68,12 +70,14 @@ class World:
         return await self._insert(kind.snapshots, car_id=car, odometer=odometer, fuel=fuel, date=DAY)
 
     async def waybill(self, kind: Kind, car: int, driver: Principal, season: str = "summer") -> int:
-        s = kind.snapshots
+        """A waybill issued the way the API issues it (issuance.issue under the car lock)."""
         async with transaction(self.engine) as conn:
-            fuel = (await conn.execute(select(s.c.fuel).where(s.c.car_id == car, s.c.deleted_at.is_(None))
-                                       .order_by(s.c.id.desc()).limit(1))).scalar_one()
-        return await self._insert(kind.waybills, car_id=car, driver_id=driver.user_id, date=DAY, norm_season=season,
-                                  fuel_type="petrol", upon_issuance=fuel, availability_upon_delivery=fuel)
+            assert await lock_car(conn, kind, car)
+            issued = await issuance.issue(conn, kind, car)
+            assert issued is not None, "the car has no snapshot"
+            return (await conn.execute(insert(kind.waybills).values(
+                car_id=car, driver_id=driver.user_id, date=DAY, norm_season=season, fuel_type="petrol", **issued)
+                .returning(kind.waybills.c.id))).scalar_one()
 
     async def rows(self, table: Any, **where: Any) -> list[dict[str, Any]]:
         """Every row of `table` matching `where`, in id order (deleted ones included)."""

@@ -1,19 +1,70 @@
-"""Car sharing (SPEC §4): the public car list and the public `cars` channel with its snapshot."""
+"""Car sharing (SPEC §4): public cars and the `cars` channel, bookings, operators, clients."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aiohttp import web
 
 from backend import keys
-from backend.api.routing import route
+from backend.api.routing import Handler, route
 from backend.realtime.channels import Namespace
+from backend.sharing import handlers as h
 from backend.sharing.cars import anyone, cars_snapshot
-from backend.sharing.handlers import list_public_cars
-from backend.sharing.schemas import PublicCarList, PublicCarsQuery
+from backend.sharing.const import DASHBOARD, MANAGE_CLIENTS, MANAGE_FLEET
+from backend.sharing.schemas import (
+    BlockIn,
+    BookingIn,
+    BookingOut,
+    BookingPage,
+    BookingsQuery,
+    CarStateIn,
+    ClientOut,
+    ClientPage,
+    ClientsQuery,
+    FinishIn,
+    OperatorCarOut,
+    OperatorCarPage,
+    OperatorCarsQuery,
+    PublicCarList,
+    PublicCarsQuery,
+)
+from backend.sharing.sweeper import sweeper_ctx
+
+BOOKING = r"/api/bookings/{id:\d+}/"
+CLIENT = r"/api/clients/{id:\d+}/"
 
 
 def setup(app: web.Application) -> None:
-    """Declare the `cars` channel and the public car routes."""
+    """Declare the `cars` channel, the routes and the reservation sweeper."""
     app[keys.CHANNELS].add(Namespace("cars", authorize=anyone, snapshot=cars_snapshot))
-    route(app, "GET", "/api/cars", list_public_cars, summary="Free cars (public, no auth)", tag="sharing",
+    # Appended after the DB, Redis and bus contexts of create_app: opened after them, closed before.
+    app.cleanup_ctx.append(sweeper_ctx)
+
+    def add(method: str, path: str, handler: Handler, summary: str, **doc: Any) -> None:
+        route(app, method, path, handler, summary=summary, tag="sharing", slash_optional=True, **doc)
+
+    route(app, "GET", "/api/cars", h.list_public_cars, summary="Free cars (public, no auth)", tag="sharing",
           query=PublicCarsQuery, response=PublicCarList)
+    add("POST", "/api/bookings/", h.create_booking, "Reserve a car", body=BookingIn, response=BookingOut,
+        status=201, auth="can_book_cars")
+    add("GET", "/api/bookings/", h.list_bookings, "Own bookings (operators: all)", query=BookingsQuery,
+        response=BookingPage, auth="user")
+    add("GET", BOOKING, h.get_booking, "One booking", response=BookingOut, auth="user")
+    add("POST", BOOKING + "start/", h.start_booking, "Start the trip", response=BookingOut, auth="user")
+    add("POST", BOOKING + "finish/", h.finish_booking, "Finish the trip", body=FinishIn, response=BookingOut,
+        auth="user")
+    add("POST", BOOKING + "cancel/", h.cancel_booking, "Cancel a reservation", response=BookingOut, auth="user")
+    add("GET", "/api/operator/cars/", h.list_operator_cars, "Every car with its booking and client",
+        query=OperatorCarsQuery, response=OperatorCarPage, auth=f"{MANAGE_FLEET}|{DASHBOARD}")
+    add("POST", r"/api/operator/cars/{id:\d+}/state/", h.set_car_state, "Maintenance or available",
+        body=CarStateIn, response=OperatorCarOut, auth=MANAGE_FLEET)
+    add("GET", "/api/clients/", h.list_clients, "Clients by status and role", query=ClientsQuery,
+        response=ClientPage, auth=MANAGE_CLIENTS)
+    add("POST", CLIENT + "approve/", h.approve_client, "Approve a client", response=ClientOut,
+        auth=MANAGE_CLIENTS)
+    add("POST", CLIENT + "block/", h.block_client, "Block a client", body=BlockIn, response=ClientOut,
+        auth=MANAGE_CLIENTS)
+    add("POST", CLIENT + "unblock/", h.unblock_client, "Unblock a client", response=ClientOut,
+        auth=MANAGE_CLIENTS)
+    add("DELETE", CLIENT, h.delete_client, "Delete a client (soft)", status=204, auth=MANAGE_CLIENTS)

@@ -8,22 +8,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import RowMapping, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.auth.principal import Principal
 from backend.db import read
+from backend.errors import not_found
 from backend.fleet.tables import passenger_cars as cars
-from backend.sharing.schemas import BBox, PublicCar
+from backend.sharing.schemas import BBox, public_view
 
 PUBLIC_COLUMNS = (cars.c.id, cars.c.brand, cars.c.model, cars.c.lat, cars.c.lon, cars.c.fuel_level,
                   cars.c.tariff_per_minute)
 
 
+def free() -> Any:
+    """The condition of a bookable car: shared, available and not deleted."""
+    return cars.c.shared.is_(True) & (cars.c.state == "available") & cars.c.deleted_at.is_(None)
+
+
 def bookable() -> Select[Any]:
-    """Free cars: shared, available and not deleted."""
-    return select(*PUBLIC_COLUMNS).where(cars.c.shared.is_(True), cars.c.state == "available",
-                                         cars.c.deleted_at.is_(None))
+    """Free cars, public columns only."""
+    return select(*PUBLIC_COLUMNS).where(free())
 
 
 async def available_cars(conn: AsyncConnection, window: BBox | None = None) -> list[dict[str, Any]]:
@@ -33,7 +38,46 @@ async def available_cars(conn: AsyncConnection, window: BBox | None = None) -> l
         min_lon, min_lat, max_lon, max_lat = window
         query = query.where(cars.c.lon.between(min_lon, max_lon), cars.c.lat.between(min_lat, max_lat))
     rows = (await conn.execute(query.order_by(cars.c.id))).mappings()
-    return [PublicCar.model_validate(dict(row)).model_dump(mode="json") for row in rows]
+    return [public_view(row) for row in rows]
+
+
+async def take(conn: AsyncConnection, car_id: int) -> RowMapping | None:
+    """Reserve a free car in one conditional UPDATE, or None when it is not free (or unknown).
+
+    Concurrent takers queue on the row lock and re-check the WHERE against the winner's committed
+    row, so exactly one of them gets the car on any instance (SPEC §4.3 race-free).
+    """
+    query = (update(cars).where(cars.c.id == car_id, free())
+             .values(state="reserved", state_changed_at=func.now(), updated_at=func.now())
+             .returning(*cars.c))
+    return (await conn.execute(query)).mappings().one_or_none()
+
+
+async def exists(conn: AsyncConnection, car_id: int) -> bool:
+    """True when a passenger car with this id was ever created (deleted ones too)."""
+    return (await conn.execute(select(cars.c.id).where(cars.c.id == car_id))).first() is not None
+
+
+async def lock(conn: AsyncConnection, car_id: int) -> RowMapping:
+    """The live car locked FOR UPDATE, or 404."""
+    query = select(cars).where(cars.c.id == car_id, cars.c.deleted_at.is_(None)).with_for_update()
+    row = (await conn.execute(query)).mappings().one_or_none()
+    if row is None:
+        raise not_found()
+    return row
+
+
+async def move(conn: AsyncConnection, car_id: int, state: str, **values: Any) -> tuple[RowMapping, RowMapping]:
+    """Set the state (and location/fuel `values`) of a car; returns the row before and after.
+
+    Callers hold the booking's lock first: bookings → car is the one lock order of this domain.
+    """
+    before = (await conn.execute(select(cars).where(cars.c.id == car_id).with_for_update())).mappings().one()
+    stamps = {"state_changed_at": func.now()} if before["state"] != state else {}
+    after = (await conn.execute(update(cars).where(cars.c.id == car_id)
+                                .values(state=state, updated_at=func.now(), **stamps, **values)
+                                .returning(*cars.c))).mappings().one()
+    return before, after
 
 
 async def anyone(db: AsyncEngine, principal: Principal | None, rest: str) -> bool:

@@ -1,12 +1,20 @@
-"""Bodies of the car-sharing surface (SPEC §4.2): what the public may see of a car."""
+"""Bodies of the car-sharing surface (SPEC §4.2–4.4): public cars, bookings, the operator views."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, RootModel, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, RootModel, field_validator
 
-from backend.fleet.schemas import Latitude, Litres, Longitude
+from backend.api.crud import BIGINT_MAX, ListQuery
+from backend.api.types import q3
+from backend.auth.schemas import ProfileOut
+from backend.fleet.schemas import Latitude, Litres, Longitude, PassengerCarOut
+
+T = TypeVar("T")
 
 
 class PublicCar(BaseModel):
@@ -58,3 +66,164 @@ def parse_bbox(raw: str) -> BBox:
     if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
         raise ValueError("bbox вне допустимых границ или min больше max.")
     return min_lon, min_lat, max_lon, max_lat
+
+
+# ---- bookings (SPEC §4.3) ------------------------------------------------------------------------
+
+def _not_bool(value: object) -> object:
+    # pydantic's lax int takes true as 1; an id is never a boolean.
+    if isinstance(value, bool):
+        raise ValueError("Требуется целочисленное значение.")
+    return value
+
+
+Ref = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=BIGINT_MAX)]
+# Output only: a cost can outgrow the input bounds of Amount (many minutes × a high tariff).
+Money = Annotated[Decimal, PlainSerializer(lambda d: f"{q3(d):.3f}", return_type=str, when_used="json")]
+BookingStatus = Literal["reserved", "in_trip", "finished", "cancelled", "expired"]
+CarState = Literal["available", "reserved", "in_trip", "maintenance"]
+
+
+class BookingIn(BaseModel):
+    """POST /api/bookings: the car to reserve."""
+
+    car: Ref
+
+
+class FinishIn(BaseModel):
+    """POST /api/bookings/{id}/finish: where the car was left and with how much fuel."""
+
+    lat: Latitude
+    lon: Longitude
+    fuel_level: Litres
+
+
+class BookingOut(BaseModel):
+    """A booking as its owner and operators see it."""
+
+    id: int
+    car: int
+    user: int
+    status: BookingStatus
+    tariff_per_minute: Money
+    reserved_until: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    duration_s: int | None
+    cost: Money | None
+    start_lat: Latitude | None
+    start_lon: Longitude | None
+    start_fuel_level: Litres | None
+    end_lat: Latitude | None
+    end_lon: Longitude | None
+    end_fuel_level: Litres | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class BookingsQuery(ListQuery):
+    """GET /api/bookings filters; `user` narrows only an operator's view (others see their own)."""
+
+    status: BookingStatus | None = None
+    user: Ref | None = None
+    car: Ref | None = None
+
+
+class Page(BaseModel, Generic[T]):
+    """The DRF list body of every paginated /api/* list (SPEC §2.4)."""
+
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[T]
+
+
+# ---- operator view of cars (SPEC §4.2, §11.15) -----------------------------------------------------
+
+class ClientBrief(BaseModel):
+    """Who holds a car; the phone only for client operators and dashboard viewers."""
+
+    id: int
+    login: str
+    name: str
+    surname: str
+    last_name: str
+    phone: str | None
+
+
+class OperatorCarOut(PassengerCarOut):
+    """Every field of a car, its active booking and that booking's client."""
+
+    booking: BookingOut | None
+    client: ClientBrief | None
+
+
+class OperatorCarsQuery(ListQuery):
+    """GET /api/operator/cars filters."""
+
+    state: CarState | None = None
+
+
+class CarStateIn(BaseModel):
+    """POST /api/operator/cars/{id}/state: the two states an operator may set (SPEC §11.12)."""
+
+    state: Literal["maintenance", "available"]
+
+
+# ---- client management (SPEC §4.4, §11.13) ---------------------------------------------------------
+
+class ClientsQuery(ListQuery):
+    """GET /api/clients: users of role `client` unless `role` (a name or an id) says otherwise."""
+
+    status: Literal["pending", "approved", "blocked"] | None = None
+    role: Annotated[str, Field(min_length=1, max_length=150)] = "client"
+
+
+class BlockIn(BaseModel):
+    """POST /api/clients/{id}/block."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class ClientOut(ProfileOut):
+    """The /api/users/ row plus why the user is blocked."""
+
+    blocked_reason: str | None
+
+
+# Named pages: OpenAPI component names may not contain the brackets of Page[BookingOut].
+class BookingPage(Page[BookingOut]):
+    """A page of bookings."""
+
+
+class OperatorCarPage(Page[OperatorCarOut]):
+    """A page of the operators' car view."""
+
+
+class ClientPage(Page[ClientOut]):
+    """A page of clients."""
+
+
+def booking_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A bookings row under its API names (car_id/user_id become car/user)."""
+    return {**row, "car": row["car_id"], "user": row["user_id"]}
+
+
+def booking_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A bookings row as JSON."""
+    return BookingOut.model_validate(booking_fields(row)).model_dump(mode="json")
+
+
+def client_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A user row of backend.auth.clients as JSON."""
+    return ClientOut.model_validate(dict(row)).model_dump(mode="json")
+
+
+def public_view(car: Mapping[str, Any]) -> dict[str, Any]:
+    """What anyone may see of a free car (the `cars` channel and GET /api/cars)."""
+    return PublicCar.model_validate(dict(car)).model_dump(mode="json")
+
+
+def car_view(car: Mapping[str, Any]) -> dict[str, Any]:
+    """Every field of a car (dashboard car.updated)."""
+    return PassengerCarOut.model_validate(dict(car)).model_dump(mode="json")

@@ -125,8 +125,9 @@ class Resource:
         """Check that `row` may go, or clean up after it (inside the transaction)."""
 
     async def after_write(self, app: web.Application, principal: Principal, row: Mapping[str, Any],
-                          action: str) -> None:
-        """Runs after the transaction committed (publish events here)."""
+                          action: str, before: Mapping[str, Any] | None = None) -> None:
+        """Runs after the transaction committed (publish events here); `before` is the row as it
+        was (None for a created one)."""
 
     def to_out(self, row: Mapping[str, Any], principal: Principal | None = None) -> dict[str, Any]:
         """A row as the API shows it to `principal` (columns renamed back to API names)."""
@@ -299,7 +300,7 @@ class Resource:
                                               .values(**values).returning(*self.table.c))).mappings().one()
         except IntegrityError as exc:
             raise self._integrity(exc) from None
-        await self.after_write(request.app, principal, row, "updated")
+        await self.after_write(request.app, principal, row, "updated", before=current)
         return web.json_response(self.to_out(row, principal), dumps=dumps)
 
     async def delete_view(self, request: web.Request) -> web.Response:
@@ -312,7 +313,7 @@ class Resource:
             await self.before_delete(conn, principal, current)
             row = (await conn.execute(update(self.table).where(self.table.c.id == item_id)
                                       .values(deleted_at=func.now()).returning(*self.table.c))).mappings().one()
-        await self.after_write(request.app, principal, row, "deleted")
+        await self.after_write(request.app, principal, row, "deleted", before=current)
         return web.Response(status=204)
 
     def _refuse_nulls(self, model: BaseModel) -> None:

@@ -51,9 +51,7 @@ async def signup(request: web.Request) -> web.Response:
                             role="client", email=data.email, phone=data.phone, client_status="pending",
                             name=data.name, surname=data.surname, driver_license=data.driver_license or None)
     body = profile_body(row)
-    bus_key = getattr(keys, "BUS", None)
-    if bus_key is not None and bus_key in app:
-        await app[bus_key].publish("dashboard", "client.registered", body)
+    await app[keys.BUS].publish("dashboard", "client.registered", body)
     return web.json_response(body, status=201, dumps=dumps)
 
 

@@ -20,7 +20,9 @@ from backend.auth.principal import PERMISSION_FLAGS, Principal
 from backend.auth.schemas import ProfileOut
 from backend.auth.tables import permissions, roles, users
 from backend.config import Config
+from backend.db import transaction
 from backend.errors import field_error, forbidden, invalid
+from backend.sharing.bookings import cancel_reservation_of
 
 MANAGE_USERS = "can_manage_users"
 PRIVATE_FIELDS = ("phone", "email", "driver_license")
@@ -177,8 +179,12 @@ class UserResource(Resource):
             raise forbidden()
 
     async def after_write(self, app: web.Application, principal: Principal, row: Mapping[str, Any],
-                          action: str) -> None:
+                          action: str, before: Mapping[str, Any] | None = None) -> None:
         if action == "deleted" or row["client_status"] == "blocked":
+            # The same consequences as blocking through /api/clients/ (SPEC §4.4): the car of a
+            # reservation is freed and every credential and socket of the user ends.
+            async with app[keys.BUS].deferred() as out, transaction(app[keys.DB]) as conn:
+                await cancel_reservation_of(conn, out, int(row["id"]))
             await sessions.revoke_user(app, int(row["id"]))
 
     def to_out(self, row: Mapping[str, Any], principal: Principal | None = None) -> dict[str, Any]:

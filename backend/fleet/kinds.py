@@ -35,6 +35,7 @@ class Kind:
     view_flag: str
     create_flag: str
     compute: Trip
+    shares_cars: bool = False       # passenger cars are car-sharing cars too (SPEC §4.2)
 
     def path(self, topic: str) -> str:
         """The collection path of `topic` ("norms", "odometer-fuel", "waybills", "records")."""
@@ -73,6 +74,7 @@ PASSENGER = Kind(
     norm_columns=tables.PASSENGER_NORMS, waybill_field="passenger_car_waybill",
     view_flag="view_passenger_cars_waybills", create_flag="can_create_passenger_cars_waybills",
     compute=passenger_trip,
+    shares_cars=True,
 )
 
 FIRE_TRUCK = Kind(

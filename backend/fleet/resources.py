@@ -26,6 +26,9 @@ from backend.fleet.kinds import MANAGE_FLEET, Kind
 from backend.fleet.norms import norm_for
 from backend.fleet.snapshots import last_snapshot, lock_car
 from backend.jsonutil import dumps
+from backend.sharing.bookings import car_is_booked
+from backend.sharing.const import car_has_active_booking
+from backend.sharing.events import publish_car_change
 
 NOT_NULL = "Это поле не может быть null."
 Q = TypeVar("Q", bound=BaseModel)
@@ -80,6 +83,17 @@ class CarResource(FleetResource):
     """Passenger cars and fire trucks; car-sharing `state` is read-only here (SPEC §11.12)."""
 
     unique_messages: ClassVar[Mapping[str, str]] = {"number": "Машина с таким номером уже существует."}
+
+    async def before_delete(self, conn: AsyncConnection, principal: Principal, row: Mapping[str, Any]) -> None:
+        # A passenger car is also a car-sharing car: one in a booking cannot go (SPEC §4.3).
+        if self.kind.shares_cars and await car_is_booked(conn, row["id"]):
+            raise car_has_active_booking()
+
+    async def after_write(self, app: web.Application, principal: Principal, row: Mapping[str, Any],
+                          action: str, before: Mapping[str, Any] | None = None) -> None:
+        # Sharing, location or tariff edited here change what `cars` and `dashboard` show (SPEC §4.5).
+        if self.kind.shares_cars:
+            await publish_car_change(app[keys.BUS], row, before)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -96,3 +96,20 @@ async def test_client_actions_need_the_right_and_a_reason(client: TestClient, cu
         resp = await client.post(f"/api/clients/{other.id}/block", json=body, headers=operator.headers)
         assert resp.status == 400 and set(await resp.json()) == {"reason"}, body
     assert (await client.post("/api/clients/999999/approve", headers=operator.headers)).status == 404
+
+
+async def test_blocking_through_api_users_frees_the_reserved_car(
+        two_apps: tuple[TestClient, TestClient], make_car: CarFactory, admin: TestUser, customer: TestUser) -> None:
+    """/api/users/ is another door to the same rule as /api/clients/{id}/block (SPEC §4.4)."""
+    a, b = two_apps
+    car = await make_car()
+    booking = await booked(a, customer, car["id"])
+    async with b.ws_connect("/ws") as public:
+        await subscribe(public, "cars")
+        resp = await a.patch(f"/api/users/{customer.id}/", json={"client_status": "blocked"}, headers=admin.headers)
+        assert resp.status == 200
+        assert (await next_event(public, "cars", "car.available"))["id"] == car["id"]
+    seen = await a.get(f"/api/bookings/{booking['id']}", headers=admin.headers)
+    assert (await seen.json())["status"] == "cancelled"
+    assert (await car_row(a, car["id"]))["state"] == "available"
+    assert (await a.get("/api/auth/me/", headers=customer.headers)).status == 401

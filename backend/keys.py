@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.auth.principal import Principal
+from backend.callup.calls import Calls
 from backend.config import Config
 from backend.ops.metrics import Metrics
 from backend.realtime.bus import Bus
@@ -40,3 +41,5 @@ HUB = web.AppKey("hub", Hub)
 CHANNELS = web.AppKey("channels", Channels)
 WS_COMMANDS = web.AppKey("ws_commands", dict)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet)
+# CallUp (backend/callup): this instance's background calls and their provider.
+CALLUP_CALLS = web.AppKey("callup_calls", Calls)

@@ -1,20 +1,15 @@
-"""run.py create-user and create-app (SPEC §1.3, §11.3); imported by backend.cli on start."""
+"""run.py create-user (SPEC §1.3); imported by backend.cli on start (create-app is backend.callup.commands)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-import uuid
-from typing import Any
 
-from sqlalchemy import insert
-
-from backend.auth.tables import apps
 from backend.auth.users import create_user
 from backend.cli import command, services
 from backend.config import Config
-from backend.db import make_engine, transaction
+from backend.db import make_engine
 from backend.errors import ApiError
 from backend.migrations import migrate
 
@@ -37,18 +32,6 @@ async def _create_user(config: Config, args: argparse.Namespace) -> int:
     return int(row["id"])
 
 
-async def _create_app(config: Config, name: str) -> dict[str, Any]:
-    assert config.database_url is not None
-    engine = make_engine(config.database_url, pool_size=1, max_overflow=0)
-    try:
-        async with transaction(engine) as conn:
-            row = (await conn.execute(insert(apps).values(name=name, token=uuid.uuid4())
-                                      .returning(apps.c.id, apps.c.token))).one()
-    finally:
-        await engine.dispose()
-    return {"id": int(row.id), "token": str(row.token)}
-
-
 @command("create-user")
 def create_user_command(args: argparse.Namespace, config: Config) -> int:
     """Create a user with an argon2id password and print its id (client_status approved)."""
@@ -63,18 +46,3 @@ def create_user_command(args: argparse.Namespace, config: Config) -> int:
     print(user_id)
     return 0
 
-
-@command("create-app")
-def create_app_command(args: argparse.Namespace, config: Config) -> int:
-    """Create a CallUp app; prints `id: <n>` and `token: <uuid>` on their own lines (SPEC §11.3)."""
-    name = args.name.strip()
-    if not name:
-        print("create-app: --name must not be empty", file=sys.stderr)
-        return 1
-    with services(config, args.data_dir) as ready:
-        assert ready.database_url is not None
-        asyncio.run(migrate(ready.database_url))
-        created = asyncio.run(_create_app(ready, name))
-    print(f"id: {created['id']}")
-    print(f"token: {created['token']}")
-    return 0

@@ -8,17 +8,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from sqlalchemy import select
 
 from backend import keys
 from backend.auth.passwords import password_fingerprint
 from backend.auth.principal import Principal
 from backend.auth.revocation import deny_key, revoked_before_key
-from backend.auth.tables import apps
 from backend.auth.tokens import decode_access, invalid_token, password_changed
 from backend.auth.users import fetch_identity
-from backend.db import read
-from backend.errors import ApiError, forbidden, unauthorized
+from backend.callup.apps import active_app_id
+from backend.callup.const import access_denied
+from backend.errors import ApiError, unauthorized
 from backend.kv import REDIS_ERRORS
 
 log = logging.getLogger("backend.auth")
@@ -61,13 +60,11 @@ async def principal_from_app_token(app: web.Application, raw: str) -> Principal:
     try:
         token = uuid.UUID(raw.strip())
     except ValueError:
-        raise forbidden("access denied", "access_denied") from None
-    async with read(app[keys.DB]) as conn:
-        row = (await conn.execute(select(apps.c.id, apps.c.blocked_at).where(
-            apps.c.token == token, apps.c.deleted_at.is_(None)))).one_or_none()
-    if row is None or row.blocked_at is not None:
-        raise forbidden("access denied", "access_denied")
-    return Principal(app_id=int(row.id), via="app", client="app")
+        raise access_denied() from None
+    app_id = await active_app_id(app[keys.HOT_DB], token)
+    if app_id is None:
+        raise access_denied()
+    return Principal(app_id=app_id, via="app", client="app")
 
 
 def bearer_token(request: web.Request) -> str | None:

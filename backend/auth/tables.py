@@ -1,4 +1,5 @@
-"""Core tables of identity (sql/001_identity.sql) and auth (sql/003_auth.sql)."""
+"""Core tables of identity (sql/001_identity.sql) and auth (sql/003_auth.sql); `apps` is CallUp's
+(backend/callup/tables.py)."""
 
 from __future__ import annotations
 
@@ -61,15 +62,4 @@ refresh_tokens = Table(
     Column("created_at", TZ, nullable=False, server_default=text("now()")),
     Column("rotated_at", TZ),
     Column("revoked_at", TZ),
-)
-
-apps = Table(
-    "apps", metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("token", UUID(as_uuid=True), nullable=False, unique=True),
-    Column("owner_id", BigInteger, ForeignKey("users.id")),
-    Column("blocked_at", TZ),
-    Column("created_at", TZ, nullable=False, server_default=text("now()")),
-    Column("deleted_at", TZ),
 )

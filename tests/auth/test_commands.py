@@ -1,11 +1,10 @@
-"""`run.py create-user` and `run.py create-app` (SPEC §1.3, §11.3) against the test's database."""
+"""`run.py create-user` (SPEC §1.3) against the test's database (create-app: tests/callup/test_commands.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
-import uuid
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient
@@ -58,19 +57,3 @@ async def test_create_user_errors(config: Config) -> None:
     code, _, err = await run(config, "create-user", "--login", "TWICE", "--password", "long-enough-1",
                              "--role", "driver")
     assert code == 1 and "login" in err
-
-
-async def test_create_app_prints_id_and_token(client: TestClient, config: Config) -> None:
-    code, out, err = await run(config, "create-app", "--name", "Demo app")
-    assert code == 0, err
-    lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
-    assert set(lines) == {"id", "token"}
-    assert int(lines["id"]) > 0
-    assert uuid.UUID(lines["token"]).version == 4
-    # The token is what X-Application-Token resolves: a principal of that app, not of a user.
-    resp = await client.get("/api/auth/me/", headers={"X-Application-Token": lines["token"]})
-    assert resp.status == 401          # an app is not a user
-    unknown = await client.get("/api/auth/me/", headers={"X-Application-Token": str(uuid.uuid4())})
-    assert unknown.status == 403
-    code, _, _ = await run(config, "create-app", "--name", "  ")
-    assert code == 1

@@ -15,7 +15,7 @@ from sqlalchemy import insert
 
 from backend import keys
 from backend.auth.principal import Principal
-from backend.auth.tables import apps
+from backend.callup.tables import apps
 from backend.db import transaction
 from backend.realtime.channels import Namespace
 from tests.realtime.conftest import event_of, public_channels, subscribe

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from backend import keys
-from backend.auth.tables import apps
+from backend.callup.tables import apps
 from backend.db import read, transaction
 from tests.realtime.conftest import event_of, metric, subscribe
 

@@ -17,12 +17,14 @@ from sqlalchemy import func, select
 from backend.app import create_app
 from backend.auth.tables import users
 from backend.auth.users import create_user
+from backend.callup.apps import token_named
 from backend.config import Config
 from backend.db import make_engine, read
 
 log = logging.getLogger("backend.demo")
 
 PASSWORD = "demo-password"
+DEMO_APP = "Demo app"
 USERS = [("demo-admin", "admin"), ("demo-operator", "operator"), ("demo-mechanic", "mechanic"),
          ("demo-driver", "driver"), ("demo-client", "client")]
 CARS = [("A001AA54", "Toyota", "Camry", "55.030204", "82.920430"),
@@ -77,6 +79,19 @@ async def _load_fleet(base: str) -> None:
                      "without_pump_norm": "0.150", "km_norm": "0.657", "date": "2024-09-01"})
         await _call(session, "POST", "/api/fire-truck-odometer-fuel/", token,
                     {"car": truck["id"], "odometer": 20000, "fuel": "150.000", "date": "2024-09-01"})
+        async with session.post("/api/auth/login/", json={"login": "demo-admin", "password": PASSWORD}) as resp:
+            admin = (await resp.json())["access"]
+        await _call(session, "POST", "/api/callup/apps/", admin, {"name": DEMO_APP})
+
+
+async def _demo_app_token(config: Config) -> str | None:
+    assert config.database_url
+    engine = make_engine(config.database_url, pool_size=1, max_overflow=0)
+    try:
+        async with read(engine) as conn:
+            return await token_named(conn, DEMO_APP)
+    finally:
+        await engine.dispose()
 
 
 async def load_demo(config: Config, public_url: str) -> None:
@@ -94,6 +109,7 @@ async def load_demo(config: Config, public_url: str) -> None:
         log.info("demo data loaded")
     lines = ["", f"Demo users (password: {PASSWORD}):"]
     lines += [f"  {login:<15} role {role}" for login, role in USERS]
-    lines += [f"API docs:  {public_url}/docs", f"Health:    {public_url}/health",
-              f"Realtime:  {public_url.replace('http', 'ws', 1)}/ws", ""]
+    lines += [f"CallUp app «{DEMO_APP}»: X-Application-Token: {await _demo_app_token(config)}",
+              f"API docs:  {public_url}/docs", f"Dashboard: {public_url}/dashboard",
+              f"Health:    {public_url}/health", f"Realtime:  {public_url.replace('http', 'ws', 1)}/ws", ""]
     print("\n".join(lines), flush=True)

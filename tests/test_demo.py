@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp.test_utils import TestClient
 
 from backend.config import Config
@@ -20,3 +22,10 @@ async def test_demo_loads_once_and_signs_in(config: Config, client: TestClient, 
     assert cars["count"] == 3 and all(car["shared"] and car["lat"] for car in cars["results"])
     last = await client.get("/api/fire-truck-odometer-fuel/last/", params={"car": "1"}, headers=headers)
     assert (await last.json())["fuel"] == "150.000"
+    # The printed CallUp token is a working app token, the same on both starts (one demo app).
+    tokens = re.findall(r"X-Application-Token: ([0-9a-f-]{36})", out)
+    assert len(tokens) == 2 and tokens[0] == tokens[1]
+    me = await client.get("/v1/apps/me", headers={"X-Application-Token": tokens[0]})
+    assert me.status == 200 and (await me.json())["data"]["name"] == "Demo app"
+    free = await (await client.get("/api/cars")).json()
+    assert len(free) == 3

@@ -37,6 +37,13 @@ async def app_name(conn: AsyncConnection, app_id: int) -> str:
     return str(name)
 
 
+async def token_named(conn: AsyncConnection, name: str) -> str | None:
+    """The token of the oldest live app called `name` (the demo app, printed on every start)."""
+    token = (await conn.execute(select(apps.c.token).where(apps.c.name == name, apps.c.deleted_at.is_(None))
+                                .order_by(apps.c.id).limit(1))).scalar_one_or_none()
+    return str(token) if token is not None else None
+
+
 async def create(engine: AsyncEngine, name: str, owner_id: int | None = None) -> RowMapping:
     """Insert an app with a fresh uuid4 token (run.py create-app)."""
     async with transaction(engine) as conn:

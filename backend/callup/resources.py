@@ -24,6 +24,7 @@ from backend.callup.const import MANAGE_APPS
 from backend.callup.tables import apps
 from backend.errors import field_error
 from backend.jsonutil import dumps
+from backend.realtime.const import REVOKED_EVENT
 
 
 class AppIn(BaseModel):
@@ -62,6 +63,11 @@ class AppResource(Resource):
         values["token"] = uuid.uuid4()
         return values
 
+    async def after_write(self, app: web.Application, principal: Principal, row: Mapping[str, Any],
+                          action: str, before: Mapping[str, Any] | None = None) -> None:
+        if action == "deleted":
+            await close_app_sockets(app, int(row["id"]))
+
     async def before_update(self, conn: AsyncConnection, principal: Principal, row: Mapping[str, Any],
                             values: dict[str, Any]) -> dict[str, Any]:
         owner = values.get("owner_id")
@@ -75,11 +81,21 @@ APPS = AppResource(path="/api/callup/apps/", table=apps, schema_in=AppIn, schema
                    filters={"name": Filter("name", str, "icontains"), "owner": Filter("owner_id")})
 
 
+ENDS_SOCKETS = frozenset({"rotate-token", "block"})
+
+
+async def close_app_sockets(app: web.Application, app_id: int) -> None:
+    """Sockets opened with the app's old token lose it too, on every instance (4001), like HTTP does."""
+    await app[keys.BUS].publish(f"app:{app_id}", REVOKED_EVENT, {"jti": None})
+
+
 def action_view(action: str) -> Any:
     """POST /api/callup/apps/{id}/<action>/: rotate-token, block or unblock; answers the app."""
     @requires(MANAGE_APPS)
     async def view(request: web.Request) -> web.Response:
         row = await app_rules.apply_action(request.app[keys.DB], item_id_of(request), action)
+        if action in ENDS_SOCKETS:
+            await close_app_sockets(request.app, int(row["id"]))
         return web.json_response(APPS.to_out(row), dumps=dumps)
     view.__name__ = view.__qualname__ = f"app_{action.replace('-', '_')}"
     return view

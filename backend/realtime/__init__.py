@@ -58,12 +58,19 @@ async def close_sockets(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     """Declare the identity-level namespaces and the routes."""
     from backend.api.routing import route
-    from backend.realtime.channels import Channels, Namespace, dashboard_viewers, only_that_user
+    from backend.realtime.channels import (
+        Channels,
+        Namespace,
+        dashboard_viewers,
+        only_that_app,
+        only_that_user,
+    )
     from backend.realtime.handlers import PublishIn, PublishOut, publish, websocket
 
     if keys.CHANNELS not in app:
         app[keys.CHANNELS] = Channels()
     app[keys.CHANNELS].add(Namespace("user", authorize=only_that_user))
+    app[keys.CHANNELS].add(Namespace("app", authorize=only_that_app))
     app[keys.CHANNELS].add(Namespace("dashboard", authorize=dashboard_viewers))
     app[keys.WS_COMMANDS] = {}
     app[keys.SOCKETS] = weakref.WeakSet()

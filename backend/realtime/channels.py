@@ -66,9 +66,30 @@ class Channels:
         return True
 
 
+# Every authenticated socket joins the channel of its own identity automatically: user:{id} for a
+# user, app:{id} for a CallUp app's token connection. They carry `session.revoked` (SPEC §2.1).
+IDENTITY_PREFIXES = ("user:", "app:")
+
+
+def own_channel(principal: Principal | None) -> str | None:
+    """The identity channel of `principal`, or None for an anonymous socket."""
+    if principal is None:
+        return None
+    if principal.user_id is not None:
+        return f"user:{principal.user_id}"
+    if principal.app_id is not None:
+        return f"app:{principal.app_id}"
+    return None
+
+
 async def only_that_user(db: AsyncEngine, principal: Principal | None, rest: str) -> bool:
     """user:{id} is readable by that user only."""
     return principal is not None and principal.user_id is not None and rest == str(principal.user_id)
+
+
+async def only_that_app(db: AsyncEngine, principal: Principal | None, rest: str) -> bool:
+    """app:{id} is readable by that app's token connection only."""
+    return principal is not None and principal.app_id is not None and rest == str(principal.app_id)
 
 
 async def dashboard_viewers(db: AsyncEngine, principal: Principal | None, rest: str) -> bool:

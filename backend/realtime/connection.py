@@ -17,7 +17,7 @@ from backend.auth.principal import Principal
 from backend.errors import ApiError
 from backend.jsonutil import dumps, loads
 from backend.realtime import const
-from backend.realtime.channels import Channels, FrameError
+from backend.realtime.channels import Channels, FrameError, own_channel
 from backend.realtime.frames import CLIENT_FRAME, CORE_TYPES, Auth, Ping, Subscribe, Unsubscribe, error_frame
 from backend.realtime.hub import Hub
 
@@ -93,7 +93,7 @@ class Connection:
 
     # ---- identity ---------------------------------------------------------------------------
     async def become(self, principal: Principal) -> None:
-        """Adopt an authenticated principal: watch its token's expiry, join user:{id}."""
+        """Adopt an authenticated principal: watch its token's expiry, join user:{id} / app:{id}."""
         self.principal = principal
         if self._expiry is not None:
             self._expiry.cancel()
@@ -106,7 +106,7 @@ class Connection:
             await self._join(own)
 
     def revoked(self, jti: str | None) -> None:
-        """A `session.revoked` event for this user: close if it names our token (or all tokens)."""
+        """A `session.revoked` event for this identity: close if it names our token (or all tokens)."""
         if self.principal is None:
             return
         if jti is None or jti == self.principal.token_jti:
@@ -208,7 +208,7 @@ class Connection:
 
     async def _unsubscribe(self, frame: Unsubscribe) -> Reply:
         if self.principal is not None and frame.channel == self._own_channel():
-            # user:{id} carries revocations (SPEC §2.1): the socket may not stop hearing them.
+            # The identity channel carries revocations (SPEC §2.1): the socket may not stop hearing them.
             raise FrameError(const.FORBIDDEN, "Канал пользователя подключён автоматически.")
         await self._leave(frame.channel)
         return {"type": "unsubscribed", "channel": frame.channel, "id": frame.id}
@@ -220,8 +220,7 @@ class Connection:
         return len(self.subscriptions) - automatic
 
     def _own_channel(self) -> str | None:
-        user_id = self.principal.user_id if self.principal is not None else None
-        return None if user_id is None else f"user:{user_id}"
+        return own_channel(self.principal)
 
     async def _leave(self, channel: str) -> None:
         if channel in self.subscriptions:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from backend.jsonutil import loads
 from backend.ops.metrics import Metrics
 from backend.realtime.bus import Bus
+from backend.realtime.channels import IDENTITY_PREFIXES
 from backend.realtime.const import REVOKED_EVENT
 from backend.realtime.frames import websocket_text_frame
 
@@ -55,7 +56,7 @@ class Hub:
         members = self._members.get(channel)
         if not members:
             return
-        if channel.startswith("user:") and _REVOKED_MARK in payload:
+        if channel.startswith(IDENTITY_PREFIXES) and _REVOKED_MARK in payload:
             self._revoke(members, payload)
         frame = websocket_text_frame(payload)
         delivered = 0

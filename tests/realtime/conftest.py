@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -52,3 +53,10 @@ def metric(text: str, name: str) -> float:
     samples = {sample.name: sample.value for family in text_string_to_metric_families(text)
                for sample in family.samples if not sample.labels}
     return samples[name]
+
+
+async def expect_close(ws: aiohttp.ClientWebSocketResponse, code: int) -> None:
+    """The next non-event frame is a close with `code`."""
+    while (message := await ws.receive(timeout=5)).type is WSMsgType.TEXT:
+        pass
+    assert message.type is WSMsgType.CLOSE and message.data == code, message

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import insert
 
@@ -18,7 +18,7 @@ from backend.auth.principal import Principal
 from backend.callup.tables import apps
 from backend.db import transaction
 from backend.realtime.channels import Namespace
-from tests.realtime.conftest import event_of, public_channels, subscribe
+from tests.realtime.conftest import event_of, expect_close, public_channels, subscribe
 
 
 async def only_that_app(db: Any, principal: Principal | None, rest: str) -> bool:
@@ -37,13 +37,6 @@ async def create_app_row(client: TestClient) -> tuple[int, str]:
         row = (await conn.execute(insert(apps).values(name="test app", token=uuid.uuid4())
                                   .returning(apps.c.id, apps.c.token))).one()
     return int(row.id), str(row.token)
-
-
-async def expect_close(ws: aiohttp.ClientWebSocketResponse, code: int) -> None:
-    """The next non-event frame is a close with `code`."""
-    while (message := await ws.receive(timeout=5)).type is WSMsgType.TEXT:
-        pass
-    assert message.type is WSMsgType.CLOSE and message.data == code, message
 
 
 async def test_bearer_connection_is_joined_to_its_user_channel(rt_client, make_user) -> None:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from backend import auth, fleet, keys, realtime, sharing
+from backend import auth, callup, chat, fleet, keys, realtime, sharing
 from backend.api.middlewares import observe, render_errors
 from backend.auth.origin import check_origin, setup_cors
 from backend.auth.resolve import authenticate
@@ -17,7 +17,7 @@ from backend.auth.sessions import sessions
 from backend.config import Config
 from backend.db import make_engine, make_hot_pool
 from backend.kv import redis_ctx
-from backend.ops import health, openapi
+from backend.ops import dashboard, health, openapi
 from backend.ops.metrics import Metrics
 
 
@@ -58,8 +58,9 @@ def create_app(config: Config) -> web.Application:
     app[keys.CONFIG] = config
     app[keys.METRICS] = Metrics()
     app[keys.INSTANCE] = config.instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    app.cleanup_ctx.extend([db_ctx, hot_db_ctx, redis_ctx, realtime.bus_ctx])
-    for domain in (realtime, auth, fleet, sharing, health, openapi):
+    app.cleanup_ctx.extend([db_ctx, hot_db_ctx, redis_ctx, realtime.bus_ctx,
+                            callup.calls_ctx, callup.sweeper_ctx])   # both need the DB and the bus
+    for domain in (realtime, auth, fleet, sharing, callup, chat, health, openapi, dashboard):
         domain.setup(app)
     setup_cors(app)   # last: aiohttp-cors wraps every route registered above
     return app

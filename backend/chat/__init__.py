@@ -1,0 +1,73 @@
+"""Messenger (seed 004, SPEC §7): users API, avatars, one-to-one chats, messages, their events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from backend import keys
+from backend.api.routing import Handler, route
+from backend.chat import handlers as h
+from backend.chat import user_handlers as u
+from backend.chat.chats import members_only
+from backend.chat.commands import COMMANDS
+from backend.chat.schemas import (
+    ChatIn,
+    ChatOut,
+    ChatsOut,
+    DoneOut,
+    LoginIn,
+    MessageIn,
+    MessageOut,
+    MessagesOut,
+    MessagesQuery,
+    PhotoOut,
+    ReadIn,
+    ReadOut,
+    SearchQuery,
+    UserCreateIn,
+    UserOut,
+    UserPutIn,
+    UsersOut,
+)
+from backend.realtime import register_command
+from backend.realtime.channels import Namespace
+
+USER = r"/users/{id:\d+}"
+CHAT = r"/chats/{id:\d+}"
+
+
+def setup(app: web.Application) -> None:
+    """Declare the `chat` channel, the websocket commands and the routes."""
+    app[keys.CHANNELS].add(Namespace("chat", authorize=members_only))
+    for frame_type, model, command in COMMANDS:
+        register_command(app, frame_type, model, command)
+
+    def add(method: str, path: str, handler: Handler, summary: str, **doc: Any) -> None:
+        route(app, method, path, handler, summary=summary, tag="messenger", **doc)
+
+    add("POST", "/users", u.register, "Register a messenger user", body=UserCreateIn, response=UserOut,
+        status=201)
+    add("GET", "/users", u.me, "The signed-in user", response=UserOut, auth="user")
+    # Before /users/{name}: aiohttp matches resources in the order they were added.
+    add("GET", "/users/search", u.search_by_query, "Search users by username (any query)", query=SearchQuery,
+        response=UsersOut, auth="user")
+    add("GET", USER, u.get_user, "One user", response=UserOut, auth="user")
+    add("PUT", USER, u.put_user, "Replace a user's editable fields", body=UserPutIn, response=UserOut,
+        auth="user")
+    add("GET", "/users/{name}", u.search_by_path, "Search users by username", response=UsersOut, auth="user")
+    add("POST", "/login", u.login, "Sign in (sessid cookie session)", body=LoginIn, response=UserOut)
+    add("DELETE", "/logout", u.logout, "Sign out (the session stays)", response=DoneOut)
+    add("POST", "/photos", u.upload_photo, "Upload the caller's avatar (multipart, field photo)",
+        response=PhotoOut, status=201, auth="user")
+    add("GET", r"/photos/{id:\d+}", u.get_photo, "A user's current avatar (image bytes)", auth="user")
+    add("POST", "/chats", h.create_chat, "Open the one-to-one chat with a user", body=ChatIn, response=ChatOut,
+        status=201, auth="user")
+    add("GET", "/chats", h.list_chats, "The caller's chats", response=ChatsOut, auth="user")
+    add("GET", CHAT + "/messages", h.list_messages, "A page of a chat's history", query=MessagesQuery,
+        response=MessagesOut, auth="user")
+    add("POST", CHAT + "/messages", h.post_message, "Send a message (idempotent per client_id)",
+        body=MessageIn, response=MessageOut, status=201, auth="user")
+    add("POST", CHAT + "/read", h.read_chat, "Mark the chat read up to a message", body=ReadIn,
+        response=ReadOut, auth="user")

@@ -116,6 +116,14 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def _nul_error(value: Any) -> ApiError:
+    """The field (top-level key) holding the NUL, like any other field error of the surface."""
+    field = "non_field_errors"
+    if isinstance(value, dict):
+        field = next((str(key) for key, item in value.items() if not _has_nul(key) and _has_nul(item)), field)
+    return ApiError(400, "validation_error", "Неверные данные.", fields={field: [NUL_MESSAGE]})
+
+
 def refuse_nul(body: bytes) -> None:
     """400 for a NUL character anywhere in a JSON body: PostgreSQL text cannot hold it (it would be
     a 500 deep in a query). The escape is looked for first, so ordinary bodies are not parsed twice."""
@@ -126,7 +134,7 @@ def refuse_nul(body: bytes) -> None:
     except ValueError:
         return                          # the parser that follows reports the malformed JSON
     if _has_nul(value):
-        raise ApiError(400, "validation_error", "Неверные данные.", fields={"non_field_errors": [NUL_MESSAGE]})
+        raise _nul_error(value)
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:
@@ -162,7 +170,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
 def read_query(request: web.Request, model: type[M]) -> M:
     """Validate the query string into `model` (unknown values → 400, never 500)."""
     if _has_nul(dict(request.query)):
-        raise ApiError(400, "validation_error", "Неверные данные.", fields={"non_field_errors": [NUL_MESSAGE]})
+        raise _nul_error(dict(request.query))
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:

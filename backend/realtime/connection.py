@@ -179,7 +179,9 @@ class Connection:
         await self._join(frame.channel)
         reply: dict[str, Any] = {"type": "subscribed", "channel": frame.channel, "id": frame.id}
         if namespace.snapshot is not None:
-            reply["snapshot"] = await namespace.snapshot(self.db, rest)
+            snapshot, snapshots = namespace.snapshot, self.hub.snapshots
+            ticket = snapshots.ticket()          # taken after the join: any read from now on serves us
+            reply["snapshot"] = await snapshots.get(frame.channel, ticket, lambda: snapshot(self.db, rest))
         return reply
 
     async def _auth(self, frame: Auth) -> Reply:

@@ -10,6 +10,7 @@ from backend.realtime.bus import Bus
 from backend.realtime.channels import IDENTITY_PREFIXES
 from backend.realtime.const import REVOKED_EVENT
 from backend.realtime.frames import websocket_text_frame
+from backend.realtime.snapshots import Snapshots
 
 if TYPE_CHECKING:
     from backend.realtime.connection import Connection
@@ -26,6 +27,7 @@ class Hub:
         self._metrics = metrics
         self._members: dict[str, set[Connection]] = {}
         self.connections: set[Connection] = set()
+        self.snapshots = Snapshots()
         bus.deliver = self.deliver
 
     def local_count(self, channel: str) -> int:

@@ -12,9 +12,8 @@ appends the raw JSON lines to scripts/bench/results/runs-DATE.jsonl and writes a
 table to scripts/bench/results/ws-fanout-DATE.md. `--peer MODE` also runs the bare-aiohttp peer
 (`peers/aiohttp_bare.py --mode MODE`) on the same Redis, the same way, for a side-by-side row.
 
-The harness subscribes anonymously to `cars`. Until the sharing domain declares that channel,
-the benchmark's server entry (`serve`) declares a public `cars` namespace without a snapshot,
-and the results say so.
+The harness subscribes anonymously to `cars`, the app's own public channel, so every
+subscription also reads the free-cars snapshot, as a real client's would.
 """
 
 from __future__ import annotations
@@ -54,18 +53,11 @@ def serve(port: int) -> None:
     import uvloop
     from aiohttp import web
 
-    from backend import keys
     from backend.app import create_app
     from backend.config import Config
-    from backend.realtime.channels import Namespace
-
-    async def anyone(db: Any, principal: Any, rest: str) -> bool:
-        return rest == ""
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = create_app(Config.from_env())
-    if not app[keys.CHANNELS].knows("cars"):
-        app[keys.CHANNELS].add(Namespace("cars", authorize=anyone))   # bench stand-in, see docstring
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, backlog=1024, print=None, shutdown_timeout=5)
 
 
@@ -236,7 +228,8 @@ def write_report(path: Path, runs: list[dict[str, Any]], args: argparse.Namespac
             "process per target pinned to CPU 0; clients, publisher instance B and Redis on CPU 1; harness "
             f"`../shared/bench/ws_fanout.py` with `{' '.join(STANDARD)}`. Publish path: HTTP POST to B's "
             "`/api/realtime/publish` as an admin (bearer from `/api/auth/login/`) → Redis → A → clients. "
-            "`cars` is a bench-declared public namespace (no snapshot) until the sharing domain declares it.",
+            "`cars` is the app's own public channel: each subscription also reads its snapshot of free cars "
+            "(none in the bench database).",
             "", *rows, "", "Raw JSON lines: `" + f"runs-{dt.date.today().isoformat()}.jsonl" + "`.", "", ""]
     with path.open("a") as out:
         out.write("\n".join(text))

@@ -31,13 +31,16 @@ def bookable() -> Select[Any]:
     return select(*PUBLIC_COLUMNS).where(free())
 
 
+_FREE_CARS = bookable().order_by(cars.c.id)      # built once: the `cars` snapshot of every subscriber
+
+
 async def available_cars(conn: AsyncConnection, window: BBox | None = None) -> list[dict[str, Any]]:
     """The public view of every free car, inside `window` when given, ordered by id."""
-    query = bookable()
+    query = _FREE_CARS
     if window is not None:
         min_lon, min_lat, max_lon, max_lat = window
         query = query.where(cars.c.lon.between(min_lon, max_lon), cars.c.lat.between(min_lat, max_lat))
-    rows = (await conn.execute(query.order_by(cars.c.id))).mappings()
+    rows = (await conn.execute(query)).mappings()
     return [public_view(row) for row in rows]
 
 

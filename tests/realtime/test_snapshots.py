@@ -15,7 +15,7 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_subscribers_who_joined_before_a_read_share_it_later_ones_do_not() -> None:
+async def test_one_read_at_a_time_shared_by_everyone_who_joined_before_it_started() -> None:
     snapshots = Snapshots()
     reads: list[asyncio.Event] = []
 
@@ -28,20 +28,22 @@ async def test_subscribers_who_joined_before_a_read_share_it_later_ones_do_not()
 
     early = [snapshots.ticket() for _ in range(3)]
     first = [asyncio.ensure_future(snapshots.get("cars", ticket, load)) for ticket in early]
-    await asyncio.sleep(0)                                   # let the first read start
-    late_ticket = snapshots.ticket()                         # joined after that read started
-    late = asyncio.ensure_future(snapshots.get("cars", late_ticket, load))
     await settle()
-    assert len(reads) == 2                                   # the late one could not share the first read
+    late_tickets = [snapshots.ticket() for _ in range(4)]    # joined after that read started
+    late = [asyncio.ensure_future(snapshots.get("cars", ticket, load)) for ticket in late_tickets]
+    await settle()
+    assert len(reads) == 1                                   # the late ones wait: one read at a time
     reads[0].set()
-    reads[1].set()
     assert await asyncio.gather(*first) == [1, 1, 1]
-    assert await late == 2
+    await settle()
+    assert len(reads) == 2                                   # the following read serves all four
+    reads[1].set()
+    assert await asyncio.gather(*late) == [2, 2, 2, 2]
     # Nothing finished is kept: the next subscriber reads afresh.
     again = asyncio.ensure_future(snapshots.get("cars", snapshots.ticket(), load))
     await settle()
     reads[2].set()
-    assert await again == 3
+    assert await again == 3 and len(reads) == 3
 
 
 async def test_a_subscriber_that_leaves_does_not_cancel_the_shared_read_and_failures_are_not_kept() -> None:

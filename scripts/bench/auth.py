@@ -17,70 +17,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+from _server import served
 
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "bench-password-1"
 LIVE_LIMIT_MS = 50.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def server(data_dir: Path) -> AsyncIterator[tuple[str, str]]:
-    """`run.py serve` on a free port; yields (base URL, "login:password" of a fresh driver)."""
-    port = free_port()
-    run = [sys.executable, str(ROOT / "run.py")]
-    env = {**os.environ, "JWT_SECRET": os.environ.get("JWT_SECRET", uuid.uuid4().hex * 2), "LOG_LEVEL": "WARNING"}
-    proc = await asyncio.create_subprocess_exec(*run, "serve", "--port", str(port), "--data-dir", str(data_dir),
-                                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                                stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        await wait_ready(url, proc)
-        login = f"bench-{uuid.uuid4().hex[:6]}"
-        create = await asyncio.create_subprocess_exec(
-            *run, "create-user", "--login", login, "--password", PASSWORD, "--role", "driver",
-            "--data-dir", str(data_dir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-        if await create.wait() != 0:
-            raise SystemExit("run.py create-user failed")
-        yield url, f"{login}:{PASSWORD}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-
-
-async def wait_ready(url: str, proc: asyncio.subprocess.Process, within: float = 90) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.returncode is not None:
-                raise SystemExit(f"run.py serve exited with {proc.returncode}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url + "/health/ready") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.2)
-    raise SystemExit("server did not become ready")
+def server(data_dir: Path) -> contextlib.AbstractAsyncContextManager[tuple[str, str]]:
+    """`run.py serve` with a fresh driver; yields (base URL, "login:password")."""
+    return served(data_dir, "driver")
 
 
 def percentile(samples: list[float], q: float) -> float:

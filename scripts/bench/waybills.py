@@ -23,68 +23,24 @@ import contextlib
 import datetime as dt
 import os
 import shlex
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _server import PASSWORD, served
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "scripts" / "bench" / "results"
-PASSWORD = "bench-password-1"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def server(data_dir: Path) -> AsyncIterator[tuple[str, str]]:
-    """`run.py serve` on a free port; yields (base URL, admin "login:password")."""
-    port = free_port()
-    run = [sys.executable, str(ROOT / "run.py")]
-    proc = await asyncio.create_subprocess_exec(*run, "serve", "--port", str(port), "--data-dir", str(data_dir),
-                                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        await wait_ready(url, proc)
-        admin = f"bench-admin-{uuid.uuid4().hex[:6]}"
-        create = await asyncio.create_subprocess_exec(
-            *run, "create-user", "--login", admin, "--password", PASSWORD, "--role", "admin",
-            "--data-dir", str(data_dir), cwd=ROOT, stdout=subprocess.DEVNULL)
-        if await create.wait() != 0:
-            raise SystemExit("run.py create-user failed")
-        yield url, f"{admin}:{PASSWORD}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-
-
-async def wait_ready(url: str, proc: asyncio.subprocess.Process, within: float = 90) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.returncode is not None:
-                raise SystemExit(f"run.py serve exited with {proc.returncode}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url + "/health/ready") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.2)
-    raise SystemExit("server did not become ready")
+def server(data_dir: Path) -> contextlib.AbstractAsyncContextManager[tuple[str, str]]:
+    """`run.py serve` with a fresh admin; yields (base URL, "login:password")."""
+    return served(data_dir, "admin")
 
 
 class Client:

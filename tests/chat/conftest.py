@@ -98,15 +98,6 @@ async def subscribe(ws: aiohttp.ClientWebSocketResponse, channel: str) -> dict[s
     return await reply_to(ws, {"type": "subscribe", "channel": channel, "id": next(_frames)})
 
 
-async def next_event(ws: aiohttp.ClientWebSocketResponse, channel: str, event: str) -> dict[str, Any]:
-    """The data of the next `event` on `channel`; other frames are skipped; bounded by WAIT."""
-    async with asyncio.timeout(WAIT):
-        while True:
-            frame = await ws.receive_json()
-            if frame.get("type") == "event" and (frame["channel"], frame["event"]) == (channel, event):
-                return frame["data"]
-
-
 async def events_before(ws: aiohttp.ClientWebSocketResponse, channel: str, event: str,
                         ) -> tuple[list[tuple[str, str, Any]], dict[str, Any]]:
     """Every event before the first `event` on `channel` (a marker published last), and its data."""

@@ -9,7 +9,6 @@ from aiohttp.test_utils import TestClient
 from tests.chat.conftest import (
     count_messages,
     events_before,
-    next_event,
     open_chat,
     ping,
     reply_to,
@@ -18,6 +17,7 @@ from tests.chat.conftest import (
     subscribe,
 )
 from tests.conftest import TestUser
+from tests.realtime.conftest import next_event
 
 
 async def test_send_is_persisted_acknowledged_and_delivered(two_apps: tuple[TestClient, TestClient],

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from tests.chat.conftest import events_before, next_event, open_chat, send, socket, subscribe
+from tests.chat.conftest import events_before, open_chat, send, socket, subscribe
 from tests.conftest import TestUser
+from tests.realtime.conftest import next_event
 
 
 async def test_a_message_sent_on_a_reaches_sockets_on_b(two_apps: tuple[TestClient, TestClient],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -60,3 +61,13 @@ async def expect_close(ws: aiohttp.ClientWebSocketResponse, code: int) -> None:
     while (message := await ws.receive(timeout=5)).type is WSMsgType.TEXT:
         pass
     assert message.type is WSMsgType.CLOSE and message.data == code, message
+
+
+async def next_event(ws: aiohttp.ClientWebSocketResponse, channel: str, event: str,
+                     wait: float = 5.0) -> dict[str, Any]:
+    """The data of the next `event` on `channel`; other frames are skipped; bounded by `wait`."""
+    async with asyncio.timeout(wait):
+        while True:
+            frame = await ws.receive_json()
+            if frame.get("type") == "event" and (frame["channel"], frame["event"]) == (channel, event):
+                return frame["data"]

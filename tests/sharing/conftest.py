@@ -90,15 +90,6 @@ async def subscribe(ws: aiohttp.ClientWebSocketResponse, channel: str, frame_id:
     return reply
 
 
-async def next_event(ws: aiohttp.ClientWebSocketResponse, channel: str, event: str) -> dict[str, Any]:
-    """The data of the next `event` on `channel`; other frames are skipped; bounded by WAIT."""
-    async with asyncio.timeout(WAIT):
-        while True:
-            frame = await ws.receive_json()
-            if frame.get("type") == "event" and (frame["channel"], frame["event"]) == (channel, event):
-                return frame["data"]
-
-
 async def frames_until(ws: aiohttp.ClientWebSocketResponse, event: str) -> list[dict[str, Any]]:
     """Every event frame before the first `event` (a marker published last), bounded by WAIT."""
     seen = []

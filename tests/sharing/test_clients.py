@@ -7,7 +7,8 @@ from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import TestUser, UserFactory
-from tests.sharing.conftest import CarFactory, book, booked, car_row, next_event, subscribe
+from tests.realtime.conftest import next_event
+from tests.sharing.conftest import CarFactory, book, booked, car_row, subscribe
 
 ROW_FIELDS = {"id", "login", "name", "surname", "last_name", "phone", "driver_license", "role", "deleted_at",
               "email", "client_status", "blocked_reason"}

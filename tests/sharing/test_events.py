@@ -10,7 +10,8 @@ from backend import keys
 from backend.realtime.bus import Outbox
 from backend.sharing.events import car_changed
 from tests.conftest import TestUser
-from tests.sharing.conftest import CarFactory, act, book, booked, frames_until, next_event, subscribe
+from tests.realtime.conftest import next_event
+from tests.sharing.conftest import CarFactory, act, book, booked, frames_until, subscribe
 
 PUBLIC = {"id", "brand", "model", "lat", "lon", "fuel_level", "tariff_per_minute"}
 END = {"lat": "55.050000", "lon": "82.950000", "fuel_level": "20"}

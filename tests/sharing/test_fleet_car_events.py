@@ -6,7 +6,8 @@ from aiohttp.test_utils import TestClient
 
 from backend import keys
 from tests.conftest import TestUser
-from tests.sharing.conftest import CarFactory, booked, car_row, frames_until, next_event, subscribe
+from tests.realtime.conftest import next_event
+from tests.sharing.conftest import CarFactory, booked, car_row, frames_until, subscribe
 
 
 async def test_fleet_edits_publish_car_events_to_other_instances(

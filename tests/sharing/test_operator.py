@@ -6,7 +6,8 @@ from aiohttp.test_utils import TestClient
 
 from backend import keys
 from tests.conftest import TestUser, UserFactory
-from tests.sharing.conftest import CarFactory, act, book, booked, frames_until, next_event, subscribe
+from tests.realtime.conftest import next_event
+from tests.sharing.conftest import CarFactory, act, book, booked, frames_until, subscribe
 
 CAR_FIELDS = {"id", "number", "brand", "model", "shared", "lat", "lon", "fuel_level", "tariff_per_minute",
               "state", "state_changed_at", "deleted_at", "booking", "client"}

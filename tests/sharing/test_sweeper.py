@@ -8,7 +8,8 @@ from aiohttp.test_utils import TestClient
 
 from backend import keys
 from tests.conftest import AppFactory, TestUser, UserFactory
-from tests.sharing.conftest import add_car, book, car_row, frames_until, next_event, subscribe, until
+from tests.realtime.conftest import next_event
+from tests.sharing.conftest import add_car, book, car_row, frames_until, subscribe, until
 
 
 def passes(client: TestClient) -> float:

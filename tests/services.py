@@ -6,13 +6,17 @@ Each test gets its own database, cloned from a migrated template, and its own Re
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 
 from backend.embedded import EmbeddedPostgres, EmbeddedValkey
@@ -91,3 +95,20 @@ class EmbeddedServers:
         import shutil
 
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+async def wait_ready(port: int, proc: subprocess.Popen[bytes], limit: float = 60) -> dict:
+    """Poll /health/ready of a started run.py (bounded); its body once it answers 200."""
+    deadline = time.monotonic() + limit
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"run.py exited with {proc.returncode}")
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/health/ready") as resp:
+                    if resp.status == 200:
+                        return await resp.json()
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError("run.py did not become ready")

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +16,7 @@ import pytest
 import redis.asyncio as redis
 
 from backend.embedded import free_port
+from tests.services import wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,22 +25,6 @@ def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env["JWT_SECRET"] = "run-test-secret"
     return env
-
-
-async def _wait_ready(port: int, proc: subprocess.Popen[bytes], limit: float = 60) -> dict:
-    deadline = time.monotonic() + limit
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"run.py exited with {proc.returncode}")
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/health/ready") as resp:
-                    if resp.status == 200:
-                        return await resp.json()
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError("run.py did not become ready")
 
 
 def _children(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
@@ -76,7 +60,7 @@ async def test_serve_with_embedded_servers_keeps_data_and_cleans_up(tmp_path: Pa
     cmd = [sys.executable, str(ROOT / "run.py"), "serve", "--port", str(port), "--data-dir", str(data_dir)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        body = await _wait_ready(port, proc)
+        body = await wait_ready(port, proc)
         assert (body["status"], body["db"], body["redis"]) == ("ok", "ok", "ok")
         servers = _children(proc)
         names = {p.name() for p in servers}
@@ -96,7 +80,7 @@ async def test_serve_with_embedded_servers_keeps_data_and_cleans_up(tmp_path: Pa
     # Second start on the same data dir: the role written before is still there.
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        await _wait_ready(port, proc)
+        await wait_ready(port, proc)
         servers = _children(proc)
         conn = await asyncpg.connect(_embedded_url(data_dir))
         assert await conn.fetchval("SELECT count(*) FROM roles WHERE name = 'tourist'") == 1
@@ -136,7 +120,7 @@ async def test_gunicorn_workers_serve_the_same_app(services) -> None:
          "--workers", "2", "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        body = await _wait_ready(port, proc)
+        body = await wait_ready(port, proc)
         assert body["db"] == "ok" and body["redis"] == "ok"
         assert len([p for p in _children(proc) if "python" in p.name() or "gunicorn" in p.name()]) == 2
     finally:
@@ -152,19 +136,19 @@ async def test_second_serve_on_one_data_dir_shares_the_servers_and_the_last_one_
     first = _serve(port_a, _env(), data_dir)
     second = None
     try:
-        await _wait_ready(port_a, first)
+        await wait_ready(port_a, first)
         # The postmaster and the Valkey server (their workers come and go on their own).
         servers = [p for p in psutil.Process(first.pid).children()
                    if p.name() == "postgres" or "valkey" in p.name()]
         assert len(servers) == 2, servers
         second = _serve(port_b, _env(), data_dir)
-        await _wait_ready(port_b, second)
+        await wait_ready(port_b, second)
         assert not [p for p in _children(second) if p.name() == "postgres"]      # attached, not started
         await _stop(first)
         assert first.returncode == 0
         # The first one is gone, its servers are not: the second still serves on them.
         assert all(p.is_running() for p in servers)
-        body = await _wait_ready(port_b, second, limit=10)
+        body = await wait_ready(port_b, second, limit=10)
         assert (body["db"], body["redis"]) == ("ok", "ok")
     finally:
         if first.poll() is None:
@@ -190,8 +174,8 @@ async def test_two_serve_processes_with_urls_are_one_service(services) -> None:
     port_a, port_b = free_port(), free_port()
     a, b = _serve(port_a, env), _serve(port_b, env)
     try:
-        await _wait_ready(port_a, a)
-        await _wait_ready(port_b, b)
+        await wait_ready(port_a, a)
+        await wait_ready(port_b, b)
         for proc in (a, b):
             names = {p.name() for p in _children(proc)}
             assert "postgres" not in names and not any("valkey" in n for n in names), names

@@ -18,6 +18,7 @@ from backend import keys
 from backend.config import Config
 from backend.embedded import EmbeddedValkey, free_port
 from tests.realtime.conftest import event_of, metric, subscribe
+from tests.services import wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 5000
@@ -110,7 +111,7 @@ async def test_sigterm_closes_sockets_with_1001_and_exits_within_5_s(config: Con
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         async with aiohttp.ClientSession() as session:
-            await wait_ready(session, port, proc)
+            await wait_ready(port, proc)
             async with session.ws_connect(f"http://127.0.0.1:{port}/ws") as first, \
                     session.ws_connect(f"http://127.0.0.1:{port}/ws") as second:
                 for ws in (first, second):
@@ -128,19 +129,3 @@ async def test_sigterm_closes_sockets_with_1001_and_exits_within_5_s(config: Con
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
-
-
-async def wait_ready(session: aiohttp.ClientSession, port: int, proc: subprocess.Popen[bytes]) -> None:
-    """Poll /health/ready (bounded) until the subprocess serves."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"run.py exited with {proc.returncode}")
-        try:
-            async with session.get(f"http://127.0.0.1:{port}/health/ready") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("run.py did not become ready within 30 s")

@@ -60,16 +60,7 @@ async def test_migrations_are_idempotent_and_safe_concurrently(services: Service
 
 
 async def test_concurrent_first_migration_applies_each_file_once(services: Services) -> None:
-    conn = await asyncpg.connect(services.admin_url)
-    name = "t_race_" + services.template[-6:]
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    services.created.append(name)
-    from tests.services import with_database
-
-    url = with_database(services.admin_url, name)
+    url = await services.empty_database("t_race")
     results = await asyncio.gather(*(migrate(url) for _ in range(4)))
     applied = [r for r in results if r]
     assert len(applied) == 1, results

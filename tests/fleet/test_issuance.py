@@ -11,7 +11,7 @@ import asyncpg
 
 from backend.migrations import SQL_DIR, dsn, migrate
 from tests.fleet.conftest import Crew, seed_passenger_car, seed_record
-from tests.services import Services, with_database
+from tests.services import Services
 
 WAYBILLS = "/api/passenger-car-waybills/"
 RECORDS = "/api/passenger-car-records/"
@@ -66,14 +66,7 @@ async def test_correcting_the_measurement_a_waybill_was_issued_from(crew: Crew) 
 async def test_migration_backfills_the_issuing_snapshot(services: Services, tmp_path: Path) -> None:
     """sql/006 on data written before it: the latest snapshot live at the waybill's creation and
     older than its first record's snapshot; NULL when there is none."""
-    conn = await asyncpg.connect(services.admin_url)
-    name = "t_issuance_" + services.template[-6:]
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    services.created.append(name)
-    url = with_database(services.admin_url, name)
+    url = await services.empty_database("t_issuance")
     for path in sorted(SQL_DIR.glob("*.sql")):
         if path.name < "006":
             shutil.copy(path, tmp_path / path.name)

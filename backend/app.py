@@ -17,8 +17,8 @@ from backend.auth.sessions import sessions
 from backend.config import Config
 from backend.db import make_engine, make_hot_pool
 from backend.kv import redis_ctx
+from backend.metrics import Metrics
 from backend.ops import dashboard, health, openapi
-from backend.ops.metrics import Metrics
 
 
 async def db_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -34,6 +34,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    port = _int(env, name, default)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{name} must be a TCP port (0-65535), got {port}")
+    return port
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -74,6 +81,24 @@ class Rate:
 
 def _rate(env: Mapping[str, str], name: str, default: str) -> Rate:
     return Rate.parse(name, env.get(name) or default)
+
+
+def _provider_secret(env: Mapping[str, str], provider: str) -> str:
+    """CALLUP_PROVIDER_SECRET; unset means a random key per process, never a documented default."""
+    secret = (env.get("CALLUP_PROVIDER_SECRET") or "").strip()
+    if secret:
+        return secret
+    if provider == "http":
+        # A real provider must sign its callbacks with a key both sides know; a random one would
+        # refuse every callback, a well-known one would let anybody change orders.
+        raise ConfigError("CALLUP_PROVIDER_SECRET must be set when CALLUP_PROVIDER=http")
+    # The simulated provider reports in-process and signs nothing, so nobody needs to know this key:
+    # /v1/provider/events stays closed instead of open to whoever read the docs.
+    return _random_secret()
+
+
+def _random_secret() -> str:
+    return os.urandom(32).hex()
 
 
 def _jwt_keys(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -117,7 +142,8 @@ class Config:
     password_min_length: int = 8
     argon2_memory_kib: int = 65536
     argon2_time_cost: int = 3
-    login_failure_limit: Rate = Rate(5, 900)
+    login_failure_limit: Rate = Rate(5, 900)       # per account
+    login_address_limit: Rate = Rate(50, 900)      # per client address: an office behind one NAT
     reservation_ttl: float = 900.0
     sweep_interval: float = 2.0
     callup_code_ttl: float = 300.0
@@ -129,12 +155,15 @@ class Config:
     callup_app_rate: Rate = Rate(60, 60)
     callup_provider: str = "simulated"
     callup_provider_url: str | None = None
-    callup_provider_secret: str = "callup-dev-secret"
+    callup_provider_secret: str = field(default_factory=_random_secret)
     ws_heartbeat: float = 30.0
     ws_send_buffer: int = 1 << 20
     ws_rate: int = 20
     ws_auth_timeout: float = 10.0
     instance: str = ""
+    host: str = "127.0.0.1"           # listen address of `run.py serve` (--host wins)
+    port: int = 8080                  # (--port wins)
+    data_dir: str = "./var"           # embedded servers' data (--data-dir wins)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
@@ -162,6 +191,7 @@ class Config:
             argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 65536),
             argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3),
             login_failure_limit=_rate(env, "LOGIN_FAILURE_LIMIT", "5/900"),
+            login_address_limit=_rate(env, "LOGIN_ADDRESS_LIMIT", "50/900"),
             reservation_ttl=_seconds(env, "RESERVATION_TTL", 900),
             sweep_interval=_seconds(env, "SWEEP_INTERVAL", 2),
             callup_code_ttl=_seconds(env, "CALLUP_CODE_TTL", 300),
@@ -173,8 +203,11 @@ class Config:
             callup_app_rate=_rate(env, "CALLUP_APP_RATE", "60/60"),
             callup_provider=provider,
             callup_provider_url=env.get("CALLUP_PROVIDER_URL") or None,
-            callup_provider_secret=env.get("CALLUP_PROVIDER_SECRET", "callup-dev-secret"),
+            callup_provider_secret=_provider_secret(env, provider),
             ws_heartbeat=_seconds(env, "WS_HEARTBEAT", 30),
+            host=env.get("HOST") or "127.0.0.1",
+            port=_port(env, "PORT", 8080),
+            data_dir=env.get("DATA_DIR") or "./var",
             ws_send_buffer=_int(env, "WS_SEND_BUFFER", 1 << 20),
             ws_rate=_int(env, "WS_RATE", 20),
             ws_auth_timeout=_seconds(env, "WS_AUTH_TIMEOUT", 10),

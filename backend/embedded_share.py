@@ -8,6 +8,7 @@ neither start a second server nor leave the servers behind with nobody using the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from backend.config import Config
 from backend.embedded import EmbeddedPostgres, EmbeddedValkey
 
 log = logging.getLogger("backend.embedded")
@@ -159,3 +161,16 @@ class SharedServers:
             if running is not None:
                 _stop_pid(running[0], signal.SIGTERM)
         self._valkey_port_file.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def services(config: Config, data_dir: Path) -> Iterator[Config]:
+    """`config` with the embedded servers it lacks (started if needed) filled in; the last run.py on
+    `data_dir` to exit stops them, whatever happens. Every command of run.py opens them this way."""
+    need_pg, need_valkey = config.database_url is None, config.redis_url is None
+    if not (need_pg or need_valkey):
+        yield config
+        return
+    with SharedServers(data_dir).use(postgres=need_pg, valkey=need_valkey) as (pg_url, valkey_url):
+        yield dataclasses.replace(config, database_url=config.database_url or pg_url,
+                                  redis_url=config.redis_url or valkey_url)

@@ -1,45 +1,64 @@
-"""Every typed application and request key, in one place (STYLE 2.3)."""
+"""Every typed application and request key, in one place (STYLE 2.3).
+
+A core module: it imports the classes it names only for type checking, so importing it pulls in
+no domain and no layer above it (the import contracts in setup.cfg hold it to that).
+"""
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import asyncpg
 from aiohttp import web
-from aiohttp_session import AbstractStorage
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.auth.principal import Principal
-from backend.callup.calls import Calls
-from backend.config import Config
-from backend.ops.metrics import Metrics
-from backend.realtime.bus import Bus
-from backend.realtime.channels import Channels
-from backend.realtime.hub import Hub
+if TYPE_CHECKING:
+    import asyncpg
+    from aiohttp_session import AbstractStorage
+    from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
-CONFIG = web.AppKey("config", Config)
-DB = web.AppKey("db", AsyncEngine)
-HOT_DB = web.AppKey("hot_db", asyncpg.Pool)          # raw asyncpg, only for backend.db.compiled() hot reads
-REDIS = web.AppKey("redis", Redis)
-METRICS = web.AppKey("metrics", Metrics)
+    from backend.auth.lifecycle import UserLifecycle
+    from backend.callup.calls import Calls
+    from backend.config import Config
+    from backend.fleet.hooks import PassengerCarHooks
+    from backend.metrics import Metrics
+    from backend.principal import Principal
+    from backend.realtime.bus import Bus
+    from backend.realtime.channels import Channels
+    from backend.realtime.hub import Hub
 
-PRINCIPAL = web.RequestKey("principal", Principal)   # set once by the auth middleware; absent = anonymous
-REQUEST_ID = web.RequestKey("request_id", str)
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+DB: web.AppKey[AsyncEngine] = web.AppKey("db")
+HOT_DB: web.AppKey[asyncpg.Pool] = web.AppKey("hot_db")     # raw asyncpg, only for backend.db.compiled() hot reads
+REDIS: web.AppKey[Redis] = web.AppKey("redis")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 
-INSTANCE = web.AppKey("instance", str)                       # unique per process (SPEC §11.4)
-CONNECTION_COUNT = web.AppKey("connection_count", Callable[[], int])   # set by realtime
-ENDPOINTS = web.AppKey("endpoints", list)                    # backend.api.routing.Endpoint records
-OPENAPI_CACHE = web.AppKey("openapi_cache", dict)            # built on first request, routes are frozen then
-# Set by the cookie-session setup: resolves a request's sessid into a principal (or None).
-SESSION_RESOLVER = web.AppKey("session_resolver", Callable)
-SESSION_STORAGE = web.AppKey("session_storage", AbstractStorage)   # backend.auth.sessions.SessionStorage
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")   # set once by the auth middleware; absent = anonymous
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+
+INSTANCE: web.AppKey[str] = web.AppKey("instance")                   # unique per process (SPEC §11.4)
+CONNECTION_COUNT: web.AppKey[Callable[[], int]] = web.AppKey("connection_count")   # set by realtime
+ENDPOINTS: web.AppKey[list] = web.AppKey("endpoints")                # backend.api.routing.Endpoint records
+OPENAPI_CACHE: web.AppKey[dict] = web.AppKey("openapi_cache")        # built on first request, routes are frozen then
+
+# Injected by auth so the layers below it (realtime) resolve credentials without importing auth:
+# a request's sessid into a principal (or None), and an access token into a principal (or ApiError).
+SESSION_RESOLVER: web.AppKey[Callable[[web.Request], Awaitable[Principal | None]]] = web.AppKey("session_resolver")
+TOKEN_RESOLVER: web.AppKey[Callable[[web.Application, str], Awaitable[Principal]]] = web.AppKey("token_resolver")
+SESSION_STORAGE: web.AppKey[AbstractStorage] = web.AppKey("session_storage")   # backend.auth.sessions
+# Injected by callup: an X-Application-Token into a principal (auth's middleware calls it).
+APP_TOKEN_RESOLVER: web.AppKey[Callable[[web.Application, str], Awaitable[Principal]]] = \
+    web.AppKey("app_token_resolver")
+# Hooks other domains register on auth's users and fleet's cars (inverted calls, no import cycle).
+USER_LIFECYCLE: web.AppKey[UserLifecycle] = web.AppKey("user_lifecycle")
+PASSENGER_CAR_HOOKS: web.AppKey[PassengerCarHooks] = web.AppKey("passenger_car_hooks")
+
 # Realtime (backend/realtime): the bus, the hub, the channel registry, domain frame commands, open sockets.
-BUS = web.AppKey("bus", Bus)
-HUB = web.AppKey("hub", Hub)
-CHANNELS = web.AppKey("channels", Channels)
-WS_COMMANDS = web.AppKey("ws_commands", dict)
-SOCKETS = web.AppKey("sockets", weakref.WeakSet)
+BUS: web.AppKey[Bus] = web.AppKey("bus")
+HUB: web.AppKey[Hub] = web.AppKey("hub")
+CHANNELS: web.AppKey[Channels] = web.AppKey("channels")
+WS_COMMANDS: web.AppKey[dict] = web.AppKey("ws_commands")
+SOCKETS: web.AppKey[weakref.WeakSet] = web.AppKey("sockets")
 # CallUp (backend/callup): this instance's background calls and their provider.
-CALLUP_CALLS = web.AppKey("callup_calls", Calls)
+CALLUP_CALLS: web.AppKey[Calls] = web.AppKey("callup_calls")

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from backend import keys
-from backend.auth.principal import Principal
 from backend.errors import forbidden, unauthorized
+from backend.principal import Principal
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -23,10 +23,10 @@ from backend import keys
 from backend.api.access import check, current_user
 from backend.api.routing import route
 from backend.api.validation import invalid_input, read_json_object, read_query
-from backend.auth.principal import Principal
 from backend.db import read, transaction
 from backend.errors import ApiError, forbidden, invalid, not_found
 from backend.jsonutil import dumps
+from backend.principal import Principal
 
 Access = str | Callable[[Principal], bool] | None
 

@@ -7,8 +7,13 @@ from aiohttp import web
 
 def setup(app: web.Application) -> None:
     """Register the auth surfaces (the authenticate middleware is wired in create_app)."""
+    from backend import keys
     from backend.auth import api_handlers, profile_handlers, resources, sessions, token_handlers
+    from backend.auth.lifecycle import UserLifecycle
+    from backend.auth.resolve import principal_from_access_token
 
+    app[keys.USER_LIFECYCLE] = UserLifecycle()
+    app[keys.TOKEN_RESOLVER] = principal_from_access_token
     api_handlers.setup(app)
     sessions.setup(app)
     profile_handlers.setup(app)

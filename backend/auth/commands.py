@@ -1,4 +1,4 @@
-"""run.py create-user (SPEC §1.3); imported by backend.cli on start (create-app is backend.callup.commands)."""
+"""run.py create-user (SPEC §1.3); registered by backend.cli."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import asyncio
 import sys
 
 from backend.auth.users import create_user
-from backend.cli import command, services
 from backend.config import Config
 from backend.db import make_engine
+from backend.embedded_share import services
 from backend.errors import ApiError
 from backend.migrations import migrate
 
@@ -32,7 +32,6 @@ async def _create_user(config: Config, args: argparse.Namespace) -> int:
     return int(row["id"])
 
 
-@command("create-user")
 def create_user_command(args: argparse.Namespace, config: Config) -> int:
     """Create a user with an argon2id password and print its id (client_status approved)."""
     with services(config, args.data_dir) as ready:

@@ -13,14 +13,9 @@ from backend.api.validation import read_json
 from backend.auth import sessions
 from backend.auth.api_handlers import user_row
 from backend.auth.login import check_password
-from backend.auth.schemas import ProfileOut, SigninIn, SignupIn
+from backend.auth.schemas import ProfileOut, SigninIn, SignupIn, profile_body
 from backend.auth.users import create_user
 from backend.jsonutil import dumps
-
-
-def profile_body(row: dict[str, Any]) -> dict[str, Any]:
-    """The seed-001 user shape plus email and client_status; never the hash."""
-    return ProfileOut.model_validate({**row, "role": row["role_id"]}).model_dump(mode="json")
 
 
 async def signin(request: web.Request) -> web.Response:
@@ -50,9 +45,8 @@ async def signup(request: web.Request) -> web.Response:
     row = await create_user(app[keys.DB], app[keys.CONFIG], login=data.login.strip(), password=data.password,
                             role="client", email=data.email, phone=data.phone, client_status="pending",
                             name=data.name, surname=data.surname, driver_license=data.driver_license or None)
-    body = profile_body(row)
-    await app[keys.BUS].publish("dashboard", "client.registered", body)
-    return web.json_response(body, status=201, dumps=dumps)
+    await app[keys.USER_LIFECYCLE].registered(app[keys.BUS], row)
+    return web.json_response(profile_body(row), status=201, dumps=dumps)
 
 
 def setup(app: web.Application) -> None:

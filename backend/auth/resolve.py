@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from backend import keys
 from backend.auth.passwords import password_fingerprint
-from backend.auth.principal import Principal
 from backend.auth.revocation import deny_key, revoked_before_key
 from backend.auth.tokens import decode_access, invalid_token, password_changed
 from backend.auth.users import fetch_identity
-from backend.callup.apps import active_app_id
-from backend.callup.const import access_denied
 from backend.errors import ApiError, unauthorized
 from backend.kv import REDIS_ERRORS
+from backend.principal import Principal
 
 log = logging.getLogger("backend.auth")
 
@@ -55,18 +52,6 @@ async def principal_from_access_token(app: web.Application, token: str) -> Princ
     return identity.principal(via="bearer", client=claims.client, jti=claims.jti, exp=claims.exp)
 
 
-async def principal_from_app_token(app: web.Application, raw: str) -> Principal:
-    """A CallUp app by its X-Application-Token; unknown, deleted or blocked → 403 access denied."""
-    try:
-        token = uuid.UUID(raw.strip())
-    except ValueError:
-        raise access_denied() from None
-    app_id = await active_app_id(app[keys.HOT_DB], token)
-    if app_id is None:
-        raise access_denied()
-    return Principal(app_id=app_id, via="app", client="app")
-
-
 def bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -88,8 +73,8 @@ async def principal_from_request(request: web.Request) -> Principal | None:
         if principal is not None:
             return principal
     app_token = request.headers.get(APP_TOKEN_HEADER)
-    if app_token is not None:
-        return await principal_from_app_token(app, app_token)
+    if app_token is not None and keys.APP_TOKEN_RESOLVER in app:      # set by callup's setup()
+        return await app[keys.APP_TOKEN_RESOLVER](app, app_token)
     return None
 
 

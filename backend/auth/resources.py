@@ -13,21 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend import keys
 from backend.api.crud import Filter, Resource, _escape_like
-from backend.api.types import Phone
+from backend.api.types import Id, Phone
 from backend.auth import sessions
 from backend.auth.passwords import check_length, hash_password
-from backend.auth.principal import PERMISSION_FLAGS, Principal
 from backend.auth.schemas import ProfileOut
 from backend.auth.tables import permissions, roles, users
 from backend.config import Config
-from backend.db import transaction
 from backend.errors import field_error, forbidden, invalid
-from backend.sharing.bookings import cancel_reservation_of
+from backend.principal import PERMISSION_FLAGS, Permission, Principal
 
-MANAGE_USERS = "can_manage_users"
+MANAGE_USERS = Permission.MANAGE_USERS
 PRIVATE_FIELDS = ("phone", "email", "driver_license")
-DIRECTORY_READERS = (MANAGE_USERS, "can_manage_clients", "can_manage_fleet", "view_passenger_cars_waybills",
-                     "view_fire_trucks_waybills")
+DIRECTORY_READERS = (MANAGE_USERS, Permission.MANAGE_CLIENTS, Permission.MANAGE_FLEET,
+                     Permission.VIEW_PASSENGER_WAYBILLS, Permission.VIEW_FIRE_TRUCK_WAYBILLS)
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -48,7 +46,7 @@ class RoleOut(BaseModel):
 
 
 _FLAGS: dict[str, Any] = dict.fromkeys(PERMISSION_FLAGS, (bool, False))
-PermissionIn = create_model("PermissionIn", role=(int, ...), **_FLAGS)  # type: ignore[call-overload]
+PermissionIn = create_model("PermissionIn", role=(Id, ...), **_FLAGS)  # type: ignore[call-overload]
 PermissionOut = create_model("PermissionOut", id=(int, ...), role=(int, ...), **_FLAGS)  # type: ignore[call-overload]
 
 
@@ -63,7 +61,7 @@ class UserIn(BaseModel):
     phone: Phone | None = None
     email: str | None = Field(None, max_length=254, pattern=EMAIL_PATTERN)
     driver_license: str | None = Field(None, max_length=64)
-    role: int
+    role: Id
     client_status: Literal["pending", "approved", "blocked"] | None = None
 
 
@@ -183,14 +181,13 @@ class UserResource(Resource):
         if action == "deleted" or row["client_status"] == "blocked":
             # The same consequences as blocking through /api/clients/ (SPEC §4.4): the car of a
             # reservation is freed and every credential and socket of the user ends.
-            async with app[keys.BUS].deferred() as out, transaction(app[keys.DB]) as conn:
-                await cancel_reservation_of(conn, out, int(row["id"]))
+            await app[keys.USER_LIFECYCLE].ended(app[keys.DB], app[keys.BUS], int(row["id"]))
             await sessions.revoke_user(app, int(row["id"]))
 
     def to_out(self, row: Mapping[str, Any], principal: Principal | None = None) -> dict[str, Any]:
         data = super().to_out(row, principal)
         sees_private = principal is not None and (
-            principal.user_id == row["id"] or principal.has_any(MANAGE_USERS, "can_manage_clients"))
+            principal.user_id == row["id"] or principal.has_any(MANAGE_USERS, Permission.MANAGE_CLIENTS))
         if not sees_private:
             for name in PRIVATE_FIELDS:
                 data[name] = None

@@ -53,7 +53,7 @@ async def deny_access(app: web.Application, *jtis: str, exp: int | None = None) 
 async def publish_revoked(app: web.Application, user_id: int, jti: str | None) -> None:
     """Tell every instance's sockets of the user (SPEC §2.1: their connections close)."""
     if keys.BUS in app:
-        await app[keys.BUS].publish(f"user:{user_id}", "session.revoked", {"jti": jti})
+        await app[keys.BUS].publish_control(f"user:{user_id}", "revoke", jti=jti)
 
 
 async def revoke_token(app: web.Application, user_id: int, jti: str, exp: int | None = None) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -121,3 +122,8 @@ class LogoutQuery(BaseModel):
 
 class DetailOut(BaseModel):
     detail: str
+
+
+def profile_body(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The seed-001 user shape plus email and client_status; never the hash."""
+    return ProfileOut.model_validate({**row, "role": row["role_id"]}).model_dump(mode="json")

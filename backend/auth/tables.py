@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Table, Text, text
 from sqlalchemy.dialects.postgresql import TIMESTAMP, UUID
 
-from backend.auth.principal import PERMISSION_FLAGS
 from backend.db import metadata
+from backend.principal import PERMISSION_FLAGS
 
 TZ = TIMESTAMP(timezone=True)
 

@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.api.types import normalize_phone
 from backend.auth.passwords import check_length, hash_password
-from backend.auth.principal import PERMISSION_FLAGS, Principal
 from backend.auth.tables import permissions, roles, users
 from backend.config import Config
 from backend.db import compiled, transaction
 from backend.errors import ApiError, field_error, invalid
+from backend.principal import PERMISSION_FLAGS, Principal
 
 
 @dataclass(frozen=True, slots=True)

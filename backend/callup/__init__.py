@@ -47,6 +47,7 @@ def setup(app: web.Application) -> None:
     from backend.api.routing import route
     from backend.callup import handlers as h
     from backend.callup import resources, schemas
+    from backend.callup.apps import principal_from_app_token
     from backend.callup.channels import app_feed_readers
     from backend.realtime.channels import Namespace
 
@@ -55,6 +56,7 @@ def setup(app: web.Application) -> None:
         # Fail at start with the variable's name, not with a 500 on the first order.
         raise ValueError(f"CALLUP_PREFIXES must list 7-digit caller prefixes, got {','.join(prefixes)!r}")
     app[keys.CHANNELS].add(Namespace("callup", authorize=app_feed_readers))
+    app[keys.APP_TOKEN_RESOLVER] = principal_from_app_token
     env = schemas.envelope
     common = {"tag": "callup", "auth": "app"}
     route(app, "POST", "/v1/orders", h.create_order, summary="Order a call carrying a code",

@@ -6,12 +6,16 @@ import uuid
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 from sqlalchemy import RowMapping, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from backend import keys
+from backend.callup.const import access_denied
 from backend.callup.tables import apps
 from backend.db import compiled, transaction
 from backend.errors import not_found
+from backend.principal import Principal
 
 _ACTIVE_BY_TOKEN = compiled(select(apps.c.id).where(
     apps.c.token == bindparam("token"), apps.c.deleted_at.is_(None), apps.c.blocked_at.is_(None)))
@@ -26,6 +30,21 @@ async def active_app_id(pool: asyncpg.Pool, token: uuid.UUID) -> int | None:
     async with pool.acquire() as conn:
         app_id = await conn.fetchval(_ACTIVE_BY_TOKEN, token)
     return int(app_id) if app_id is not None else None
+
+
+async def principal_from_app_token(app: web.Application, raw: str) -> Principal:
+    """A CallUp app by its X-Application-Token; unknown, deleted or blocked → 403 access denied.
+
+    Injected into auth's middleware as `keys.APP_TOKEN_RESOLVER` by callup's setup().
+    """
+    try:
+        token = uuid.UUID(raw.strip())
+    except ValueError:
+        raise access_denied() from None
+    app_id = await active_app_id(app[keys.HOT_DB], token)
+    if app_id is None:
+        raise access_denied()
+    return Principal(app_id=app_id, via="app", client="app")
 
 
 async def app_name(conn: AsyncConnection, app_id: int) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.auth.principal import Principal
 from backend.callup.const import MANAGE_APPS
+from backend.principal import Principal
 
 
 async def app_feed_readers(db: AsyncEngine, principal: Principal | None, rest: str) -> bool:

@@ -1,4 +1,4 @@
-"""run.py create-app (SPEC §1.3, §11.3); imported by backend.cli on start."""
+"""run.py create-app (SPEC §1.3, §11.3); registered by backend.cli."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import asyncio
 import sys
 
 from backend.callup import apps
-from backend.cli import command, services
 from backend.config import Config
 from backend.db import make_engine
+from backend.embedded_share import services
 from backend.migrations import migrate
 
 
@@ -23,7 +23,6 @@ async def _create_app(config: Config, name: str) -> tuple[int, str]:
     return int(row["id"]), str(row["token"])
 
 
-@command("create-app")
 def create_app_command(args: argparse.Namespace, config: Config) -> int:
     """Create a CallUp app; prints `id: <n>` and `token: <uuid>` on their own lines (SPEC §11.3)."""
     name = args.name.strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from backend.errors import ApiError
+from backend.principal import Permission
 
 CREATED: Final = "created"
 CALLING: Final = "calling"
@@ -34,7 +35,7 @@ ALLOWED_FROM: Final = {
 CODE_LEN: Final = 4
 FIELD_CODE_VALUE: Final = "code.value"
 ORDER_EVENT: Final = "order.status"
-MANAGE_APPS: Final = "can_manage_apps"
+MANAGE_APPS: Final = Permission.MANAGE_APPS
 
 
 def access_denied() -> ApiError:

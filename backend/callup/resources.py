@@ -17,14 +17,14 @@ from backend import keys
 from backend.api.access import requires
 from backend.api.crud import Filter, Resource, item_id_of
 from backend.api.routing import route
-from backend.auth.principal import Principal
+from backend.api.types import Id
 from backend.auth.tables import users
 from backend.callup import apps as app_rules
 from backend.callup.const import MANAGE_APPS
 from backend.callup.tables import apps
 from backend.errors import field_error
 from backend.jsonutil import dumps
-from backend.realtime.const import REVOKED_EVENT
+from backend.principal import Principal
 
 
 class AppIn(BaseModel):
@@ -32,7 +32,7 @@ class AppIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
     name: str = Field(min_length=1, max_length=200)
-    owner: int | None = Field(None, description="a user id; default: the creating user")
+    owner: Id | None = Field(None, description="a user id; default: the creating user")
 
 
 class AppOut(BaseModel):
@@ -86,7 +86,7 @@ ENDS_SOCKETS = frozenset({"rotate-token", "block"})
 
 async def close_app_sockets(app: web.Application, app_id: int) -> None:
     """Sockets opened with the app's old token lose it too, on every instance (4001), like HTTP does."""
-    await app[keys.BUS].publish(f"app:{app_id}", REVOKED_EVENT, {"jti": None})
+    await app[keys.BUS].publish_control(f"app:{app_id}", "revoke", jti=None)
 
 
 def action_view(action: str) -> Any:

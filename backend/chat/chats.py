@@ -11,10 +11,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.auth import directory
-from backend.auth.principal import Principal
 from backend.chat import const
 from backend.chat.tables import chat_members, chats, messages
 from backend.db import read, transaction
+from backend.principal import Principal
 from backend.realtime.bus import Bus
 
 _CHAT_ID = re.compile(r"^[1-9][0-9]{0,18}$")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from backend.errors import ApiError
+from backend.principal import Permission
 
 TEXT_MAX: Final = 4000
 CLIENT_ID_MAX: Final = 100
@@ -19,7 +20,7 @@ MESSAGE_READ: Final = "message.read"
 CHAT_CREATED: Final = "chat.created"
 TYPING: Final = "typing"
 
-MANAGE_USERS: Final = "can_manage_users"
+MANAGE_USERS: Final = Permission.MANAGE_USERS
 
 
 def user_channel(user_id: int) -> str:

@@ -19,16 +19,16 @@ from backend.api.validation import (
 )
 from backend.auth import directory, sessions
 from backend.auth.login import check_password
-from backend.auth.principal import Principal
 from backend.chat import const, photos
 from backend.chat.schemas import LoginIn, SearchQuery, UserCreateIn, UserOut, UserPutIn
 from backend.db import read
 from backend.errors import ApiError
 from backend.jsonutil import dumps
+from backend.principal import Permission, Principal
 
 MULTIPART_SLACK = 64 * 1024      # boundaries, part headers and small text fields around the file
 CHUNK = 64 * 1024
-PRIVATE_TO = ("can_manage_users", "can_manage_clients")    # SPEC §2.1: who sees others' contacts
+PRIVATE_TO = (Permission.MANAGE_USERS, Permission.MANAGE_CLIENTS)    # SPEC §2.1: who sees others' contacts
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -68,6 +68,7 @@ async def register(request: web.Request) -> web.Response:
     app = request.app
     row = await directory.register(app[keys.DB], app[keys.CONFIG], email=data.email, password=data.password,
                                    username=data.username, name=data.name, status=data.status, phone=data.phone)
+    await app[keys.USER_LIFECYCLE].registered(app[keys.BUS], row)
     return _json(user_out(row, Principal(user_id=row["id"])), status=201)
 
 

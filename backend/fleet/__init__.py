@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from backend import keys
+from backend.fleet.hooks import PassengerCarHooks
 from backend.fleet.kinds import KINDS
 from backend.fleet.resources import resources
 
 
 def setup(app: web.Application) -> None:
-    """Register the ten fleet collections (five per vehicle kind)."""
+    """Register the ten fleet collections (five per vehicle kind) and the passenger cars' hooks,
+    which domains set up after fleet (car sharing) fill in."""
+    car_hooks = app[keys.PASSENGER_CAR_HOOKS] = PassengerCarHooks()
     for kind in KINDS:
-        for resource in resources(kind):
+        for resource in resources(kind, car_hooks):
             resource.register(app)

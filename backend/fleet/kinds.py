@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import Select, Table, select
 
-from backend.auth.principal import Principal
 from backend.fleet import tables
 from backend.fleet.computations import Trip, fire_truck_trip, passenger_trip
+from backend.principal import Permission, Principal
 
-MANAGE_FLEET = "can_manage_fleet"
+MANAGE_FLEET = Permission.MANAGE_FLEET
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,7 +72,7 @@ PASSENGER = Kind(
     cars=tables.passenger_cars, norms=tables.passenger_car_norms, snapshots=tables.passenger_car_odometer_fuel,
     waybills=tables.passenger_car_waybills, records=tables.passenger_car_records,
     norm_columns=tables.PASSENGER_NORMS, waybill_field="passenger_car_waybill",
-    view_flag="view_passenger_cars_waybills", create_flag="can_create_passenger_cars_waybills",
+    view_flag=Permission.VIEW_PASSENGER_WAYBILLS, create_flag=Permission.CREATE_PASSENGER_WAYBILLS,
     compute=passenger_trip,
     shares_cars=True,
 )
@@ -82,7 +82,7 @@ FIRE_TRUCK = Kind(
     cars=tables.fire_trucks, norms=tables.fire_truck_norms, snapshots=tables.fire_truck_odometer_fuel,
     waybills=tables.fire_truck_waybills, records=tables.fire_truck_records,
     norm_columns=tables.FIRE_TRUCK_NORMS, waybill_field="fire_truck_waybill",
-    view_flag="view_fire_trucks_waybills", create_flag="can_create_fire_trucks_waybills",
+    view_flag=Permission.VIEW_FIRE_TRUCK_WAYBILLS, create_flag=Permission.CREATE_FIRE_TRUCK_WAYBILLS,
     compute=fire_truck_trip,
 )
 

@@ -20,7 +20,6 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from backend.auth.principal import Principal
 from backend.db import transaction
 from backend.errors import field_error, forbidden, invalid, not_found
 from backend.fleet.computations import Start, trip_errors, waybill_totals
@@ -28,6 +27,7 @@ from backend.fleet.issuance import reissue
 from backend.fleet.kinds import Kind
 from backend.fleet.norms import norm_for
 from backend.fleet.snapshots import lock_car, start_before
+from backend.principal import Principal
 
 NO_START = "У автомобиля нет снимка одометра и топлива: сначала внесите начальный снимок."
 

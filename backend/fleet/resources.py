@@ -17,18 +17,16 @@ from backend.api.access import current_user
 from backend.api.crud import Filter, Resource, item_id_of
 from backend.api.routing import route
 from backend.api.validation import read_json_object, read_query
-from backend.auth.principal import Principal
 from backend.auth.tables import users
 from backend.db import read
 from backend.errors import field_error, forbidden, invalid, not_found
 from backend.fleet import issuance, records, schemas
+from backend.fleet.hooks import PassengerCarHooks
 from backend.fleet.kinds import MANAGE_FLEET, Kind
 from backend.fleet.norms import norm_for
 from backend.fleet.snapshots import last_snapshot, lock_car
 from backend.jsonutil import dumps
-from backend.sharing.bookings import car_is_booked
-from backend.sharing.const import car_has_active_booking
-from backend.sharing.events import publish_car_change
+from backend.principal import Principal
 
 NOT_NULL = "Это поле не может быть null."
 Q = TypeVar("Q", bound=BaseModel)
@@ -83,17 +81,17 @@ class CarResource(FleetResource):
     """Passenger cars and fire trucks; car-sharing `state` is read-only here (SPEC §11.12)."""
 
     unique_messages: ClassVar[Mapping[str, str]] = {"number": "Машина с таким номером уже существует."}
+    # Passenger cars only: what car sharing attached to them (a booked car cannot go; edits are news).
+    hooks: PassengerCarHooks | None = None
 
     async def before_delete(self, conn: AsyncConnection, principal: Principal, row: Mapping[str, Any]) -> None:
-        # A passenger car is also a car-sharing car: one in a booking cannot go (SPEC §4.3).
-        if self.kind.shares_cars and await car_is_booked(conn, row["id"]):
-            raise car_has_active_booking()
+        if self.hooks is not None:
+            await self.hooks.check_delete(conn, row["id"])
 
     async def after_write(self, app: web.Application, principal: Principal, row: Mapping[str, Any],
                           action: str, before: Mapping[str, Any] | None = None) -> None:
-        # Sharing, location or tariff edited here change what `cars` and `dashboard` show (SPEC §4.5).
-        if self.kind.shares_cars:
-            await publish_car_change(app[keys.BUS], row, before)
+        if self.hooks is not None:
+            await self.hooks.announce(app[keys.BUS], row, before)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -280,8 +278,8 @@ SCHEMAS: Mapping[str, Mapping[str, tuple[type[BaseModel], type[BaseModel]]]] = {
 }
 
 
-def resources(kind: Kind) -> list[Resource]:
-    """The five collections of one vehicle kind."""
+def resources(kind: Kind, car_hooks: PassengerCarHooks) -> list[Resource]:
+    """The five collections of one vehicle kind; `car_hooks` apply to the kind that shares cars."""
     own = SCHEMAS[kind.name]
     by_car = {"car": Filter("car_id")}
 
@@ -294,7 +292,8 @@ def resources(kind: Kind) -> list[Resource]:
 
     return [
         CarResource(**common(kind.cars_path, "cars"), table=kind.cars, read=kind.is_staff, write=MANAGE_FLEET,
-                    filters={"number": Filter("number", str, "icontains")}),
+                    filters={"number": Filter("number", str, "icontains")},
+                    hooks=car_hooks if kind.shares_cars else None),
         NormResource(**common(kind.path("norms"), "norms"), table=kind.norms, read=kind.is_staff,
                      write=MANAGE_FLEET, columns={"car": "car_id"},
                      filters={**by_car, "season": Filter("season", str), "date": Filter("date", dt.date)}),

@@ -20,12 +20,17 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from backend.ops.metrics import Metrics
+from backend.jsonutil import dumps, loads
+from backend.metrics import Metrics
 from backend.realtime.frames import event_frame
 
 log = logging.getLogger("backend.realtime.bus")
 
 Deliver = Callable[[str, bytes], None]
+Control = Callable[[dict[str, Any]], None]
+# The control channel: instance-to-instance orders about sockets (revoke an identity's credentials),
+# never mixed with events. No namespace can be named "!control", so no client can subscribe to it.
+CONTROL = "!control"
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
 CONFIRM_TIMEOUT = 2.0      # how long a first subscriber waits for Redis to confirm SUBSCRIBE
 POLL = 1.0                 # idle read timeout: lets redis-py's health check ping a quiet connection
@@ -57,13 +62,14 @@ class Bus:
         self._listener = listener      # one connection, used only for SUBSCRIBE and reading
         self._prefix = prefix + "rt:"
         self._metrics = metrics
-        self._channels: set[str] = set()
+        self._channels: set[str] = {CONTROL}          # every instance always hears the control channel
         self._pending: dict[str, list[asyncio.Future[None]]] = {}
         self._pubsub: PubSub | None = None
         self._commands = asyncio.Lock()    # SUBSCRIBE/UNSUBSCRIBE reach Redis in the order asked
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.deliver: Deliver = lambda channel, payload: None
+        self.on_control: Control = lambda message: None
         self.connected = False
 
     def redis_channel(self, channel: str) -> str:
@@ -90,6 +96,20 @@ class Bus:
             return 0
         self._metrics.events_published.inc()
         return int(receivers)
+
+    async def publish_control(self, target: str, action: str, **data: Any) -> None:
+        """Order every instance to act on the sockets of `target` (an identity channel's name).
+
+        Sent on the control channel, never on the target's event channel, so a client can neither
+        forge one nor see it; a lost Redis drops it like an event (the next request is refused anyway).
+        """
+        payload = dumps({"target": target, "action": action, **data})
+        try:
+            await self._redis.publish(self.redis_channel(CONTROL), payload)
+        except (RedisError, OSError):
+            log.warning("control message not published, Redis unavailable",
+                        extra={"target": target, "action": action})
+            self._metrics.events_publish_failed.inc()
 
     @contextlib.asynccontextmanager
     async def deferred(self) -> AsyncIterator[Outbox]:
@@ -206,7 +226,10 @@ class Bus:
                 self._confirm(channel)
             elif channel in self._channels:
                 try:
-                    self.deliver(channel, message["data"])
+                    if channel == CONTROL:
+                        self.on_control(loads(message["data"]))
+                    else:
+                        self.deliver(channel, message["data"])
                 except Exception:
                     # One bad payload (a malformed revocation, a bug in a push) must not end the
                     # instance's only listener: every later event of every channel would be lost.

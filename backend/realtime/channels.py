@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.auth.principal import Principal
+from backend.principal import Permission, Principal
 from backend.realtime.const import UNKNOWN_CHANNEL
 
 Authorize = Callable[[AsyncEngine, Principal | None, str], Awaitable[bool]]
@@ -66,13 +66,12 @@ class Channels:
         return True
 
 
-# Every authenticated socket joins the channel of its own identity automatically: user:{id} for a
-# user, app:{id} for a CallUp app's token connection. They carry `session.revoked` (SPEC §2.1).
-IDENTITY_PREFIXES = ("user:", "app:")
-
-
 def own_channel(principal: Principal | None) -> str | None:
-    """The identity channel of `principal`, or None for an anonymous socket."""
+    """The identity channel of `principal`, or None for an anonymous socket.
+
+    Every authenticated socket joins it automatically: user:{id} for a user, app:{id} for a CallUp
+    app's token connection; the hub finds an identity's sockets there for control orders.
+    """
     if principal is None:
         return None
     if principal.user_id is not None:
@@ -94,4 +93,4 @@ async def only_that_app(db: AsyncEngine, principal: Principal | None, rest: str)
 
 async def dashboard_viewers(db: AsyncEngine, principal: Principal | None, rest: str) -> bool:
     """dashboard: operators with can_view_dashboard (several domains publish there)."""
-    return rest == "" and principal is not None and principal.has("can_view_dashboard")
+    return rest == "" and principal is not None and principal.has(Permission.VIEW_DASHBOARD)

@@ -13,9 +13,9 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from backend import keys
-from backend.auth.principal import Principal
 from backend.errors import ApiError
 from backend.jsonutil import dumps, loads
+from backend.principal import Principal
 from backend.realtime import const
 from backend.realtime.channels import Channels, FrameError, own_channel
 from backend.realtime.frames import CLIENT_FRAME, CORE_TYPES, Auth, Ping, Subscribe, Unsubscribe, error_frame
@@ -186,15 +186,13 @@ class Connection:
 
     async def _auth(self, frame: Auth) -> Reply:
         """The first-frame authentication of browsers holding a bearer token (SPEC §8.1)."""
-        from backend.auth.resolve import principal_from_access_token
-
         # Any principal, not only a user: an app-token connection must not turn into a user one.
         if self.principal is not None:
             raise FrameError(const.INVALID_FRAME, "Соединение уже авторизовано.")
         if time.monotonic() > self.auth_deadline:
             raise FrameError(const.UNAUTHORIZED, "Время на авторизацию истекло.")
         try:
-            principal = await principal_from_access_token(self.app, frame.token)
+            principal = await self.app[keys.TOKEN_RESOLVER](self.app, frame.token)
         except ApiError:
             await self.send(error_frame(const.UNAUTHORIZED, frame.id))
             self.close_soon(const.CLOSE_UNAUTHORIZED, "unauthorized")

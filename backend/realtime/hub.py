@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from backend.jsonutil import loads
-from backend.ops.metrics import Metrics
+from backend.metrics import Metrics
 from backend.realtime.bus import Bus
-from backend.realtime.channels import IDENTITY_PREFIXES
 from backend.realtime.const import REVOKED_EVENT
-from backend.realtime.frames import websocket_text_frame
+from backend.realtime.frames import event_frame, websocket_text_frame
 from backend.realtime.snapshots import Snapshots
 
 if TYPE_CHECKING:
     from backend.realtime.connection import Connection
-
-# Cheap pre-filter on the one encoding of every event (orjson writes no spaces).
-_REVOKED_MARK = b'"event":"' + REVOKED_EVENT.encode() + b'"'
-
 
 class Hub:
     """Channels → local connections; builds each event's frame once for all of them."""
@@ -29,6 +23,7 @@ class Hub:
         self.connections: set[Connection] = set()
         self.snapshots = Snapshots()
         bus.deliver = self.deliver
+        bus.on_control = self.control
 
     def local_count(self, channel: str) -> int:
         """How many sockets of this instance are subscribed to `channel`."""
@@ -58,8 +53,6 @@ class Hub:
         members = self._members.get(channel)
         if not members:
             return
-        if channel.startswith(IDENTITY_PREFIXES) and _REVOKED_MARK in payload:
-            self._revoke(members, payload)
         frame = websocket_text_frame(payload)
         delivered = 0
         for conn in tuple(members):
@@ -69,11 +62,18 @@ class Hub:
         if delivered < len(members):
             self._metrics.events_dropped.inc(len(members) - delivered)
 
-    @staticmethod
-    def _revoke(members: set[Connection], payload: bytes) -> None:
-        event = loads(payload)
-        if event.get("event") != REVOKED_EVENT:
+    def control(self, message: dict[str, Any]) -> None:
+        """An order from the control channel about the sockets of one identity (user:{id} / app:{id}).
+
+        `revoke`: every socket of the identity is told (`session.revoked` on its own channel, so a
+        client knows why) and those holding the revoked credential — or all, without a jti — close.
+        """
+        target, action = message["target"], message["action"]
+        members = self._members.get(target)
+        if action != "revoke" or not members:
             return
-        jti = (event.get("data") or {}).get("jti")
+        jti = message.get("jti")
+        frame = websocket_text_frame(event_frame(target, REVOKED_EVENT, {"jti": jti}))
         for conn in tuple(members):
+            conn.push(frame)
             conn.revoked(jti)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend import keys
 from backend.api.routing import Handler, route
+from backend.auth.schemas import profile_body
+from backend.realtime.bus import Outbox
 from backend.realtime.channels import Namespace
+from backend.sharing import bookings
 from backend.sharing import handlers as h
 from backend.sharing.cars import anyone, cars_snapshot
-from backend.sharing.const import DASHBOARD, MANAGE_CLIENTS, MANAGE_FLEET
+from backend.sharing.const import DASHBOARD, MANAGE_CLIENTS, MANAGE_FLEET, car_has_active_booking
+from backend.sharing.events import publish_car_change
 from backend.sharing.schemas import (
     BlockIn,
     BookingIn,
@@ -35,9 +41,32 @@ BOOKING = r"/api/bookings/{id:\d+}/"
 CLIENT = r"/api/clients/{id:\d+}/"
 
 
+async def refuse_booked_car(conn: AsyncConnection, car_id: int) -> None:
+    """A passenger car is also a car-sharing car: one in a booking cannot be deleted (SPEC §4.3)."""
+    if await bookings.car_is_booked(conn, car_id):
+        raise car_has_active_booking()
+
+
+async def release_user(conn: AsyncConnection, out: Outbox, user_id: int) -> None:
+    """A blocked or deleted user's reservation is cancelled and its car freed (SPEC §4.4)."""
+    await bookings.cancel_reservation_of(conn, out, user_id)
+
+
+def announce_client(out: Outbox, row: Mapping[str, Any]) -> None:
+    """Operators see every self-registration on `dashboard` (SPEC §4.5), whichever surface it came by."""
+    out.add("dashboard", "client.registered", profile_body(row))
+
+
 def setup(app: web.Application) -> None:
-    """Declare the `cars` channel, the routes and the reservation sweeper."""
+    """Declare the `cars` channel, the routes, the reservation sweeper and sharing's reactions to
+    fleet's passenger cars and auth's users."""
     app[keys.CHANNELS].add(Namespace("cars", authorize=anyone, snapshot=cars_snapshot))
+    car_hooks = app[keys.PASSENGER_CAR_HOOKS]
+    car_hooks.delete_guards.append(refuse_booked_car)
+    car_hooks.changed.append(publish_car_change)
+    lifecycle = app[keys.USER_LIFECYCLE]
+    lifecycle.on_ended.append(release_user)
+    lifecycle.on_registered.append(announce_client)
     # Appended after the DB, Redis and bus contexts of create_app: opened after them, closed before.
     app.cleanup_ctx.append(sweeper_ctx)
 

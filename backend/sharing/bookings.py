@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from backend.api.access import check
 from backend.api.types import q3
 from backend.auth import clients
-from backend.auth.principal import Principal
 from backend.db import read, transaction
 from backend.errors import ApiError, forbidden, not_found, unauthorized
+from backend.principal import Principal
 from backend.realtime.bus import Bus, Outbox
 from backend.sharing import cars
 from backend.sharing.const import (

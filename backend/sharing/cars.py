@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import RowMapping, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from backend.auth.principal import Principal
 from backend.db import read
 from backend.errors import not_found
 from backend.fleet.tables import passenger_cars as cars
+from backend.principal import Principal
 from backend.sharing.schemas import BBox, public_view
 
 PUBLIC_COLUMNS = (cars.c.id, cars.c.brand, cars.c.model, cars.c.lat, cars.c.lon, cars.c.fuel_level,

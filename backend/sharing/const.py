@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from backend.errors import ApiError, conflict, field_error, forbidden
+from backend.principal import Permission
 
 CAR_NOT_AVAILABLE: Final = "car_not_available"
 ACTIVE_BOOKING_EXISTS: Final = "active_booking_exists"
@@ -13,11 +14,11 @@ RESERVATION_EXPIRED: Final = "reservation_expired"
 CAR_HAS_ACTIVE_BOOKING: Final = "car_has_active_booking"
 CLIENT_NOT_APPROVED: Final = "client_not_approved"
 
-BOOK: Final = "can_book_cars"
-BOOK_MOBILE: Final = "can_use_mobile_booking"
-MANAGE_FLEET: Final = "can_manage_fleet"
-MANAGE_CLIENTS: Final = "can_manage_clients"
-DASHBOARD: Final = "can_view_dashboard"
+BOOK: Final = Permission.BOOK_CARS
+BOOK_MOBILE: Final = Permission.USE_MOBILE_BOOKING
+MANAGE_FLEET: Final = Permission.MANAGE_FLEET
+MANAGE_CLIENTS: Final = Permission.MANAGE_CLIENTS
+DASHBOARD: Final = Permission.VIEW_DASHBOARD
 OPERATORS: Final = (MANAGE_CLIENTS, DASHBOARD)       # see every booking, cancel any (SPEC §4.3, §11.15)
 
 

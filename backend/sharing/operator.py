@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend import keys
 from backend.auth import clients
-from backend.auth.principal import Principal
 from backend.auth.revocation import revoke_user_sessions
 from backend.db import read, transaction
 from backend.errors import field_error, not_found
 from backend.fleet.tables import passenger_cars as car_table
+from backend.principal import Principal
 from backend.realtime.bus import Bus
 from backend.sharing import bookings, cars
 from backend.sharing.bookings import Page
@@ -106,7 +106,7 @@ async def change_client(app: web.Application, user_id: int, action: str,
         target = TARGETS[action] or ("approved" if row["client_status"] == "blocked" else row["client_status"])
         updated = await clients.set_client_status(conn, user_id, target, reason)
         if action == "block":
-            await bookings.cancel_reservation_of(conn, out, user_id)
+            await app[keys.USER_LIFECYCLE].ended_in(conn, out, user_id)
         view = client_view(updated)
         if updated != row:
             out.add("dashboard", f"client.{EVENTS[action]}", view)
@@ -122,6 +122,6 @@ async def delete_client(app: web.Application, user_id: int) -> None:
     async with app[keys.BUS].deferred() as out, transaction(app[keys.DB]) as conn:
         if await clients.lock_client(conn, user_id) is None:
             raise not_found()
-        await bookings.cancel_reservation_of(conn, out, user_id)
+        await app[keys.USER_LIFECYCLE].ended_in(conn, out, user_id)
         out.add("dashboard", "client.deleted", client_view(await clients.soft_delete_client(conn, user_id)))
     await revoke_user_sessions(app, user_id)

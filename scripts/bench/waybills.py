@@ -140,7 +140,7 @@ async def bench_domain(drivers: int, per_driver: int) -> Results:
 
     from sqlalchemy import insert, select
 
-    from backend.auth.principal import Principal
+    from backend.principal import Principal
     from backend.auth.tables import roles, users
     from backend.db import make_engine, transaction
     from backend.embedded import EmbeddedPostgres

@@ -134,7 +134,7 @@ def harness(args: argparse.Namespace, run_dir: Path, *, target: str, label: str,
 
 
 def run(args: argparse.Namespace) -> None:
-    from backend.cli import services
+    from backend.embedded_share import services
     from backend.config import Config
 
     raise_fd_limit()

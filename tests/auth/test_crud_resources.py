@@ -14,11 +14,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from backend.api.crud import Resource
-from backend.auth.principal import PERMISSION_FLAGS
 from backend.auth.resources import PermissionIn, PermissionOut
 from backend.auth.tables import permissions, users
 from backend.config import Config
 from backend.db import make_engine
+from backend.principal import PERMISSION_FLAGS
 from tests.conftest import TestUser, UserFactory
 
 NOT_FOUND = {"detail": "Не найдено.", "code": "not_found"}

@@ -128,27 +128,27 @@ async def test_logout_all_kills_tokens_refresh_and_cookie_sessions(make_client: 
     assert (await refresh(a, fresh["refresh_token"]))[0] == 200
 
 
-async def test_revocation_publishes_session_revoked(client: TestClient, make_user: UserFactory) -> None:
+async def test_revocation_orders_sockets_closed_on_the_control_channel(client: TestClient, make_user: UserFactory) -> None:
     assert keys.BUS in client.app
     user = await make_user()
     pair = await login(client, user)
     seen: list[tuple[str, str, dict]] = []
     bus = client.app[keys.BUS]
-    original = bus.publish
+    original = bus.publish_control
 
-    async def spy(channel: str, event: str, data: dict) -> None:
-        seen.append((channel, event, data))
-        await original(channel, event, data)
+    async def spy(target: str, action: str, **data: object) -> None:
+        seen.append((target, action, data))
+        await original(target, action, **data)
 
-    bus.publish = spy  # type: ignore[method-assign]
+    bus.publish_control = spy  # type: ignore[method-assign]
     try:
         jti = jwt.decode(pair["access_token"], options={"verify_signature": False})["jti"]
         await client.post("/auth/logout", headers={"Authorization": f"Bearer {pair['access_token']}"})
         await client.post("/auth/logout?all=true", headers=user.headers)
     finally:
-        bus.publish = original  # type: ignore[method-assign]
-    assert (f"user:{user.id}", "session.revoked", {"jti": jti}) in seen
-    assert (f"user:{user.id}", "session.revoked", {"jti": None}) in seen
+        bus.publish_control = original  # type: ignore[method-assign]
+    assert (f"user:{user.id}", "revoke", {"jti": jti}) in seen
+    assert (f"user:{user.id}", "revoke", {"jti": None}) in seen
 
 
 async def test_seed_001_login_right_after_logout_all(client: TestClient, make_user: UserFactory) -> None:

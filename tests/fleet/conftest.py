@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.auth.principal import Principal
 from backend.auth.tables import roles, users
 from backend.config import Config
 from backend.db import make_engine, transaction
 from backend.fleet import issuance
 from backend.fleet.kinds import FIRE_TRUCK, KINDS, PASSENGER, Kind
 from backend.fleet.snapshots import lock_car
+from backend.principal import Principal
 
 DAY = dt.date(2024, 9, 15)
 NORMS = {PASSENGER.name: {"city_norm": Decimal("0.090"), "area_norm": Decimal("0.110")},

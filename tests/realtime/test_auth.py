@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import insert
 
 from backend import keys
-from backend.auth.principal import Principal
 from backend.callup.tables import apps
 from backend.db import transaction
+from backend.principal import Principal
 from backend.realtime.channels import Namespace
 from tests.realtime.conftest import event_of, expect_close, public_channels, subscribe
 

@@ -14,7 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from backend import keys
 from backend.callup.tables import apps
 from backend.db import read, transaction
+from backend.realtime.bus import CONTROL
 from tests.realtime.conftest import event_of, metric, subscribe
+from tests.support import eventually
 
 
 async def numsub(client: TestClient, channel: str) -> int:
@@ -53,11 +55,10 @@ async def test_instance_without_local_subscriber_is_not_subscribed_in_redis(rt_c
         assert (await ws.receive_json(timeout=5))["type"] == "unsubscribed"
         assert await numsub(a, "news") == 1            # the second socket still listens
     # Both sockets gone: B leaves the Redis channel by itself.
-    for _ in range(100):
-        if await numsub(a, "news") == 0:
-            break
-        await asyncio.sleep(0.02)
-    assert await numsub(a, "news") == 0
+    async def left() -> None:
+        assert await numsub(a, "news") == 0
+
+    await eventually(left)
     assert b.app[keys.HUB].local_count("news") == 0
 
 
@@ -72,18 +73,19 @@ async def test_events_arrive_in_publish_order(rt_client) -> None:
 
 
 async def test_malformed_payload_does_not_end_the_listener(rt_client, make_user, caplog) -> None:
-    """Regression: an exception in delivery (here a revocation that is not JSON) killed the listener task."""
+    """Regression: an exception in delivery (here a control message that is not JSON) killed the listener task."""
     a, b = await rt_client(), await rt_client()
     user = await make_user()
     channel = f"user:{user.id}"
     async with a.ws_connect("/ws", headers=user.headers) as ws:
-        # Straight to Redis, past Bus.publish: the revocation marker sends it to the JSON parser.
-        garbage = b'not json "event":"session.revoked"'
-        await b.app[keys.REDIS].publish(a.app[keys.BUS].redis_channel(channel), garbage)
+        # Straight to Redis, past Bus.publish_control: a control message that is not JSON.
+        garbage = b'not json "action":"revoke"'
+        await b.app[keys.REDIS].publish(a.app[keys.BUS].redis_channel(CONTROL), garbage)
         await b.app[keys.BUS].publish(channel, "chat.created", {"id": 5})
         assert event_of(await ws.receive_json(timeout=5)) == (channel, "chat.created", {"id": 5})
     failures = [r for r in caplog.records if r.getMessage() == "event delivery failed"]
-    assert len(failures) == 1 and failures[0].exc_info is not None       # logged with its traceback
+    # Every instance hears the control channel, so each logs it once, with its traceback.
+    assert 1 <= len(failures) <= 2 and all(record.exc_info is not None for record in failures)
 
 
 async def test_deferred_publishes_only_after_the_block_succeeds(rt_client) -> None:

@@ -58,8 +58,9 @@ def create_app(config: Config) -> web.Application:
     app[keys.CONFIG] = config
     app[keys.METRICS] = Metrics()
     app[keys.INSTANCE] = config.instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    # Domains append their own contexts (sweepers) in setup(), after these: opened later, closed sooner.
     app.cleanup_ctx.extend([db_ctx, hot_db_ctx, redis_ctx, realtime.bus_ctx,
-                            callup.calls_ctx, callup.sweeper_ctx])   # both need the DB and the bus
+                            callup.calls_ctx])   # needs the DB and the bus
     for domain in (realtime, auth, fleet, sharing, callup, chat, health, openapi, dashboard):
         domain.setup(app)
     setup_cors(app)   # last: aiohttp-cors wraps every route registered above

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+_N = TypeVar("_N", int, float)
 
 
 class ConfigError(ValueError):
@@ -32,6 +35,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _at_least(value: _N, lowest: float, name: str) -> _N:
+    """`value` when it is at least `lowest` (a TTL of 0 would delete what it should keep)."""
+    if value < lowest:
+        raise ConfigError(f"{name} must be at least {lowest:g}, got {value:g}")
+    return value
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
@@ -160,6 +170,9 @@ class Config:
     ws_send_buffer: int = 1 << 20
     ws_rate: int = 20
     ws_auth_timeout: float = 10.0
+    history_size: int = 100           # events kept per stream channel (SPEC §12.1)
+    history_ttl: float = 300.0        # and at most this old
+    presence_ttl: float = 30.0        # a killed instance's users leave within this (SPEC §12.4)
     instance: str = ""
     host: str = "127.0.0.1"           # listen address of `run.py serve` (--host wins)
     port: int = 8080                  # (--port wins)
@@ -211,4 +224,7 @@ class Config:
             ws_send_buffer=_int(env, "WS_SEND_BUFFER", 1 << 20),
             ws_rate=_int(env, "WS_RATE", 20),
             ws_auth_timeout=_seconds(env, "WS_AUTH_TIMEOUT", 10),
+            history_size=_at_least(_int(env, "HISTORY_SIZE", 100), 0, "HISTORY_SIZE"),
+            history_ttl=_at_least(_seconds(env, "HISTORY_TTL", 300), 0.001, "HISTORY_TTL"),
+            presence_ttl=_at_least(_seconds(env, "PRESENCE_TTL", 30), 0.001, "PRESENCE_TTL"),
         )

@@ -7,8 +7,8 @@ no domain and no layer above it (the import contracts in setup.cfg hold it to th
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -60,5 +60,10 @@ HUB: web.AppKey[Hub] = web.AppKey("hub")
 CHANNELS: web.AppKey[Channels] = web.AppKey("channels")
 WS_COMMANDS: web.AppKey[dict] = web.AppKey("ws_commands")
 SOCKETS: web.AppKey[weakref.WeakSet] = web.AppKey("sockets")
+# Set by realtime: which of these users have a live socket on any instance (SPEC §12.4, chat's `online`).
+ONLINE: web.AppKey[Callable[[Collection[int]], Awaitable[set[int]]]] = web.AppKey("online")
+# Injected by the domain that owns user cards: id → {"id", "username", "name"} (presence lists them).
+USER_BRIEFS: web.AppKey[Callable[[AsyncEngine, Collection[int]], Awaitable[Mapping[int, dict[str, Any]]]]] = \
+    web.AppKey("user_briefs")
 # CallUp (backend/callup): this instance's background calls and their provider.
 CALLUP_CALLS: web.AppKey[Calls] = web.AppKey("callup_calls")

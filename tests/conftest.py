@@ -25,20 +25,22 @@ AppFactory = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture(scope="session")
-def embedded() -> Iterator[tuple[str, str]]:
+def embedded() -> Iterator[EmbeddedServers]:
+    """The session's PostgreSQL and Redis (embedded unless TEST_DATABASE_URL / TEST_REDIS_URL)."""
     servers = EmbeddedServers()
     try:
-        yield servers.start()
+        servers.start()
+        yield servers
     finally:
         servers.stop()
 
 
 @pytest.fixture(scope="session")
-async def services(embedded: tuple[str, str]) -> AsyncIterator[Services]:
-    pg_url, redis_url = embedded
-    svc = Services(admin_url=pg_url, redis_url=redis_url)
+async def services(embedded: EmbeddedServers) -> AsyncIterator[Services]:
+    svc = Services(admin_url=embedded.pg_url, redis_url=embedded.redis_url, disposable=embedded.owns_postgres)
     await svc.prepare_template()
     yield svc
+    await svc.close()
     await svc.drop_all()
 
 

@@ -19,7 +19,8 @@ async def test_demo_loads_once_and_signs_in(config: Config, client: TestClient, 
     assert resp.status == 200
     headers = {"Authorization": f"Bearer {(await resp.json())['access']}"}
     cars = await (await client.get("/api/passenger-cars/", headers=headers)).json()
-    assert cars["count"] == 3 and all(car["shared"] and car["lat"] for car in cars["results"])
+    assert cars["count"] == 3 and len(cars["results"]) == 3
+    assert all(car["shared"] and car["lat"] for car in cars["results"])
     last = await client.get("/api/fire-truck-odometer-fuel/last/", params={"car": "1"}, headers=headers)
     assert (await last.json())["fuel"] == "150.000"
     # The printed CallUp token is a working app token, the same on both starts (one demo app).

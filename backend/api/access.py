@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from backend import keys
 from backend.errors import forbidden, unauthorized
-from backend.principal import Principal
+from backend.principal import Permission, Principal
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -27,22 +26,10 @@ def current_user(request: web.Request) -> Principal:
     return principal
 
 
-def check(principal: Principal, *flags: str) -> None:
+def check(principal: Principal, *flags: Permission) -> None:
     """403 unless the principal holds one of `flags` (is_admin holds all)."""
     if flags and not principal.has_any(*flags):
         raise forbidden()
-
-
-def requires(*flags: str) -> Callable[[Handler], Handler]:
-    """Decorate a handler: a signed-in user holding any of `flags` (none given: any user)."""
-    def decorate(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def wrapper(request: web.Request) -> web.StreamResponse:
-            check(current_user(request), *flags)
-            return await handler(request)
-        wrapper.permission = flags  # type: ignore[attr-defined]
-        return wrapper
-    return decorate
 
 
 def client_address(request: web.Request) -> str | None:

@@ -1,4 +1,4 @@
-"""Cross-cutting request handling: request id, access log and metrics, error rendering."""
+"""Cross-cutting request handling: request id, access log and metrics, error rendering, common headers."""
 
 from __future__ import annotations
 
@@ -46,6 +46,27 @@ def from_http(exc: web.HTTPException) -> ApiError:
     code, message = HTTP_ERRORS.get(exc.status, ("http_error", exc.reason))
     headers = {name: exc.headers[name] for name in ("Allow", "Retry-After") if name in exc.headers}
     return ApiError(exc.status, code, message, headers=headers)
+
+
+# What the Server header says instead of aiohttp's default "Python/3.x aiohttp/3.y": versions only
+# help someone matching the service against a list of known vulnerabilities.
+SERVER_NAME = "backend"
+
+
+async def common_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: `nosniff` and a version-free Server header on every response.
+
+    A signal rather than a middleware: it also reaches responses a handler prepares itself (the
+    /ws upgrade, streamed bodies) and static files, and it runs after aiohttp filled in its own
+    Server header, so the value set here is the one sent.
+    """
+    response.headers["Server"] = SERVER_NAME
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
+def setup(app: web.Application) -> None:
+    """Register the headers every response carries."""
+    app.on_response_prepare.append(common_headers)
 
 
 def _route_name(request: web.Request) -> str:

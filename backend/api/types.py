@@ -1,4 +1,4 @@
-"""Wire types shared by the surfaces: 3-decimal amounts as strings, phones (SPEC §2.4, §11.10)."""
+"""Wire types shared by the surfaces: row ids, 3-decimal amounts as strings, phones (SPEC §2.4, §11.10)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,22 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 
 THOUSANDTH = Decimal("0.001")
+BIGINT_MAX = 2**63 - 1          # PostgreSQL bigint, the type of every id column
+
+
+def _not_bool(value: object) -> object:
+    # pydantic's lax int takes true as 1; an id is never a boolean.
+    if isinstance(value, bool):
+        raise ValueError("Требуется целочисленное значение.")
+    return value
+
+
+# Every body field that names a row: a number past bigint is a 400 on its field here, at the edge,
+# instead of a driver error (500) in the query that looks the row up.
+Id = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=BIGINT_MAX)]
 
 
 def q3(value: Decimal | int | str) -> Decimal:

@@ -97,10 +97,17 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     limit = limit or request.app[keys.CONFIG].max_body
     if request.content_length is not None and request.content_length > limit:
         raise payload_too_large(limit)
-    body = await request.content.read(limit + 1)
+    # read(n) returns what has arrived so far, not n bytes: without the loop a chunked body past the
+    # limit was cut at its first chunk and refused as malformed JSON (400) instead of 413.
+    body = bytearray()
+    while len(body) <= limit:
+        chunk = await request.content.read(limit + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
     if len(body) > limit:
         raise payload_too_large(limit)
-    return body
+    return bytes(body)
 
 
 NUL_MESSAGE = "Строка не может содержать символ NUL (\\u0000)."
@@ -137,11 +144,14 @@ def refuse_nul(body: bytes) -> None:
         raise _nul_error(value)
 
 
-async def read_json(request: web.Request, model: type[M]) -> M:
-    """Parse and validate a JSON body into `model` in one pass."""
+def require_json(request: web.Request) -> None:
+    """415 unless the body is declared as JSON."""
     if request.content_type not in JSON_TYPES:
         raise unsupported_media_type()
-    body = await read_body(request)
+
+
+def parse_json(body: bytes, model: type[M]) -> M:
+    """Parse and validate a JSON body already read (a signed body is read before it is checked)."""
     if not body.strip():
         raise ApiError(400, "parse_error", "Пустое тело запроса: ожидается JSON.")
     refuse_nul(body)
@@ -151,20 +161,10 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise invalid_input(exc) from None
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """A JSON object without a schema (for hand-checked bodies such as PATCH of a generic resource)."""
-    if request.content_type not in JSON_TYPES:
-        raise unsupported_media_type()
-    body = await read_body(request)
-    refuse_nul(body)
-    try:
-        value = loads(body)
-    except ValueError:
-        raise ApiError(400, "parse_error", "Некорректный JSON в теле запроса.") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, "validation_error", "Неверные данные.",
-                       fields={"non_field_errors": ["Ожидается объект JSON."]})
-    return value
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """The one body reader: a JSON body parsed and validated into `model` in one pass."""
+    require_json(request)
+    return parse_json(await read_body(request), model)
 
 
 def read_query(request: web.Request, model: type[M]) -> M:

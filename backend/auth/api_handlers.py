@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from backend import keys
 from backend.api.access import client_address, current_user
-from backend.api.routing import route
+from backend.api.routing import USER, route
 from backend.api.validation import read_json
 from backend.auth.grants import issue_access_for
 from backend.auth.login import check_password
@@ -51,4 +51,4 @@ def setup(app: web.Application) -> None:
     route(app, "POST", "/api/auth/login/", api_login, summary="Sign in (seed 001)", tag="auth",
           body=ApiLoginIn, response=ApiLoginOut, slash_optional=True)
     route(app, "GET", "/api/auth/me/", api_me, summary="Current user (seed 001)", tag="auth",
-          response=MeOut, slash_optional=True, auth="user")
+          response=MeOut, slash_optional=True, auth=USER)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from backend import keys
 from backend.api.access import client_address, current_user
-from backend.api.routing import route
+from backend.api.routing import USER, route
 from backend.api.validation import read_json
 from backend.auth import sessions
 from backend.auth.api_handlers import user_row
@@ -57,6 +57,6 @@ def setup(app: web.Application) -> None:
           response=ProfileOut, **common)
     route(app, "POST", "/profile/signout", signout, summary="Sign out (the session stays)", **common)
     route(app, "GET", "/profile", profile, summary="Current user (cookie session)", response=ProfileOut,
-          auth="user", **common)
+          auth=USER, **common)
     route(app, "POST", "/profile/signup", signup, summary="Register a car-sharing client", body=SignupIn,
           response=ProfileOut, status=201, **common)

@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend import keys
-from backend.api.crud import Filter, Resource, _escape_like
+from backend.api.crud import Filter, Resource, escape_like
 from backend.api.types import Id, Phone
 from backend.auth import sessions
 from backend.auth.passwords import check_length, hash_password
@@ -128,14 +128,14 @@ class UserResource(Resource):
             return query
         return query.where(users.c.id == principal.user_id)
 
-    def _apply_filters(self, query: Select[Any], request: web.Request) -> Select[Any]:
-        query = super()._apply_filters(query, request)
-        login = request.query.get("login", "").strip()
+    def filter_queryset(self, query: Select[Any], params: Mapping[str, str]) -> Select[Any]:
+        query = super().filter_queryset(query, params)
+        login = params.get("login", "").strip()
         if login:
             query = query.where(func.lower(users.c.login) == login.lower())
-        search = request.query.get("search", "").strip()
+        search = params.get("search", "").strip()
         if search:
-            pattern = f"%{_escape_like(search)}%"
+            pattern = f"%{escape_like(search)}%"
             query = query.where(or_(*(users.c[name].ilike(pattern, escape="\\")
                                       for name in ("login", "name", "surname", "email"))))
         return query

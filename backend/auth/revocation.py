@@ -13,6 +13,7 @@ from backend.auth import refresh
 from backend.auth.tokens import LEEWAY
 from backend.db import transaction
 from backend.kv import REDIS_ERRORS, redis_key
+from backend.realtime.names import user_channel
 
 
 def deny_key(app: web.Application, jti: str) -> str:
@@ -53,7 +54,7 @@ async def deny_access(app: web.Application, *jtis: str, exp: int | None = None) 
 async def publish_revoked(app: web.Application, user_id: int, jti: str | None) -> None:
     """Tell every instance's sockets of the user (SPEC §2.1: their connections close)."""
     if keys.BUS in app:
-        await app[keys.BUS].publish_control(f"user:{user_id}", "revoke", jti=jti)
+        await app[keys.BUS].publish_control(user_channel(user_id), "revoke", jti=jti)
 
 
 async def revoke_token(app: web.Application, user_id: int, jti: str, exp: int | None = None) -> None:

@@ -4,12 +4,19 @@ Every response of a cookie surface to a request without a valid session sets a n
 in binds the user and rotates the session id (no fixation); signing out unbinds and keeps it.
 aiohttp-session's own middleware and get_session() keep the session under string request keys
 (NotAppKeyWarning), so this module keeps it under a RequestKey and drives the storage itself.
+
+A session id is 256 random bits plus their HMAC (`<random>.<mac>`), so an id is valid without
+being stored: Redis holds a session only once something was written to it (sign-in). Anonymous
+traffic, however much of it, stores nothing, and an id nobody signed is no session at all.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -18,10 +25,10 @@ from aiohttp_session import Session
 from aiohttp_session.redis_storage import RedisStorage
 
 from backend import keys
+from backend.api import middlewares
 from backend.api.middlewares import from_http
 from backend.api.surfaces import error_response, is_cookie_surface
 from backend.auth.passwords import fingerprint_matches, stored_fingerprint
-from backend.auth.principal import Principal
 from backend.auth.revocation import (
     kill_sessions,
     publish_revoked,
@@ -34,6 +41,7 @@ from backend.auth.users import Identity, fetch_identity
 from backend.errors import ApiError, unauthorized
 from backend.jsonutil import dumps, loads
 from backend.kv import REDIS_ERRORS
+from backend.principal import Principal
 
 log = logging.getLogger("backend.auth")
 
@@ -41,31 +49,50 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 COOKIE = "sessid"
 SESSION = web.RequestKey("session", Session)
-_MARK = "v"          # an anonymous session still holds this, so the storage never sees it as empty
+# The ids' MAC keys are derived from the JWT keys under this label, so a session MAC can never be
+# mistaken for (or help forge) anything else those keys sign.
+_MAC_LABEL = b"sessid-cookie"
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$")   # 256 random bits . 128-bit MAC
 
 
-def new_session_id() -> str:
-    """A random session id of 256 bits (SPEC §4.1)."""
-    return secrets.token_urlsafe(32)
+def _mac(key: bytes, random_part: str) -> str:
+    digest = hmac.new(key, random_part.encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 class SessionStorage(RedisStorage):
-    """RedisStorage whose Redis names go through redis_key (tests and deployments isolate by prefix)."""
+    """RedisStorage whose Redis names go through redis_key (tests and deployments isolate by prefix),
+    with signed ids and a write only when the session holds something."""
 
     def __init__(self, app: web.Application) -> None:
         config = app[keys.CONFIG]
         super().__init__(app[keys.REDIS], cookie_name=COOKIE, max_age=config.session_ttl,
                          secure=config.cookie_secure, httponly=True, samesite="Lax",
-                         key_factory=new_session_id, encoder=dumps, decoder=loads)
+                         key_factory=self.new_id, encoder=dumps, decoder=loads)
         self._app = app
+        # The first JWT key signs, all of them verify: rotating JWT_SECRETS keeps the sessions.
+        self._mac_keys = tuple(hmac.new(secret.encode(), _MAC_LABEL, hashlib.sha256).digest()
+                               for _, secret in config.jwt_keys)
+
+    def new_id(self) -> str:
+        """A fresh session id (SPEC §4.1: 256 random bits), signed, valid before anything is stored."""
+        random_part = secrets.token_urlsafe(32)
+        return f"{random_part}.{_mac(self._mac_keys[0], random_part)}"
+
+    def is_valid(self, session_id: str | None) -> bool:
+        """True for an id this service signed (stored or not)."""
+        if not session_id or not _SESSION_ID.match(session_id):
+            return False
+        random_part, _, mac = session_id.partition(".")
+        return any(hmac.compare_digest(_mac(key, random_part), mac) for key in self._mac_keys)
 
     async def load_session(self, request: web.Request) -> Session:
-        """The session named by the cookie, or a new anonymous one when it is missing or unknown."""
+        """The session the cookie names; a new one when the cookie is missing or not ours."""
         cookie = self.load_cookie(request)
-        if not cookie or len(cookie) > 128:
+        if not self.is_valid(cookie):
             return Session(None, data=None, new=True, max_age=self.max_age)
         try:
-            raw = await self._redis.get(session_key(self._app, cookie))
+            raw = await self._redis.get(session_key(self._app, str(cookie)))
         except REDIS_ERRORS:
             # Sessions live in Redis only: while it is away every cookie request is anonymous.
             log.warning("cookie session unreadable, Redis unavailable")
@@ -74,18 +101,23 @@ class SessionStorage(RedisStorage):
             data = loads(raw) if raw is not None else None
         except ValueError:
             data = None
-        if not isinstance(data, dict):
-            return Session(None, data=None, new=True, max_age=self.max_age)
-        return Session(cookie, data=data, new=False, max_age=self.max_age)
+        # Nothing stored under a valid id: an anonymous session that keeps its id.
+        return Session(cookie, data=data if isinstance(data, dict) else None, new=False, max_age=self.max_age)
 
     async def save_session(self, request: web.Request, response: web.StreamResponse, session: Session) -> None:
-        """Write the session to Redis and (re)send its cookie."""
-        session.setdefault(_MARK, 1)
-        key = str(session.identity or new_session_id())
-        # Stored first: a failed write must not hand out a cookie that names nothing.
-        await self._redis.set(session_key(self._app, key), self._encoder(self._get_session_data(session)),
-                              ex=session.max_age)
+        """Store the session while it holds something, forget it once emptied, (re)send its cookie."""
+        key = str(session.identity or self.new_id())
+        name = session_key(self._app, key)
+        # Written first: a failed write must not hand out a cookie that names a lost sign-in.
+        if len(session):
+            await self._redis.set(name, self._encoder(self._get_session_data(session)), ex=session.max_age)
+        else:
+            await self._redis.delete(name)      # signed out: the id stays valid, anonymous again
         self.save_cookie(response, key, max_age=session.max_age)
+
+    def send_new_id(self, response: web.StreamResponse) -> None:
+        """Give the caller a session id without storing anything (SPEC §4.1 on an anonymous request)."""
+        self.save_cookie(response, self.new_id(), max_age=self.max_age)
 
 
 async def sessions_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -101,14 +133,25 @@ async def current_session(request: web.Request) -> Session:
     return request[SESSION]
 
 
-def _dirty(session: Session) -> bool:
+def storage_of(app: web.Application) -> SessionStorage:
+    """The app's session storage, typed (keys.py only knows the aiohttp-session base class)."""
+    storage = app[keys.SESSION_STORAGE]
+    assert isinstance(storage, SessionStorage)
+    return storage
+
+
+def _changed(session: Session) -> bool:
     # aiohttp-session exposes no public "changed?" flag; its own middleware reads _changed too.
-    return session.new or bool(getattr(session, "_changed", False))
+    return bool(getattr(session, "_changed", False))
 
 
 @web.middleware
 async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Save changed sessions and give every cookie-surface response a session (errors included)."""
+    """Save changed sessions and give every cookie-surface response a session id (errors included).
+
+    Only a written session reaches Redis; a caller without a valid id gets a signed, unstored one,
+    so anonymous and bearer traffic on cookie paths writes nothing.
+    """
     try:
         response = await handler(request)
     except ApiError as err:
@@ -119,16 +162,16 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
         response = error_response(request, from_http(exc), dumps)
     if response.prepared or isinstance(response, web.WebSocketResponse):
         return response
+    storage = storage_of(request.app)
     session = request.get(SESSION)
-    if session is None and is_cookie_surface(request.path):
-        session = await current_session(request)
-    if session is not None and (_dirty(session) and (is_cookie_surface(request.path) or not session.new
-                                                     or len(session) > 0)):
+    if session is not None and _changed(session):
         try:
-            await request.app[keys.SESSION_STORAGE].save_session(request, response, session)
+            await storage.save_session(request, response, session)
         except REDIS_ERRORS:
             # The answer stands; it just carries no new session (the next request tries again).
             log.warning("cookie session not saved, Redis unavailable")
+    elif is_cookie_surface(request.path) and not storage.is_valid(storage.load_cookie(request)):
+        storage.send_new_id(response)
     return response
 
 
@@ -141,7 +184,7 @@ async def sign_in(request: web.Request, identity: Identity) -> None:
         await redis.delete(session_key(app, str(old.identity)))
         if isinstance(old.get("uid"), int):
             await redis.srem(user_sessions_key(app, old["uid"]), str(old.identity))
-    session = Session(new_session_id(), data=None, new=True, max_age=app[keys.CONFIG].session_ttl)
+    session = Session(storage_of(app).new_id(), data=None, new=True, max_age=app[keys.CONFIG].session_ttl)
     session["uid"] = identity.id
     session["fp"] = stored_fingerprint(app[keys.CONFIG], identity.password_hash)
     request[SESSION] = session
@@ -208,3 +251,6 @@ def setup(app: web.Application) -> None:
     """Open the storage after Redis and let the authenticate middleware resolve sessions."""
     app.cleanup_ctx.append(sessions_ctx)
     app[keys.SESSION_RESOLVER] = principal_from_session
+    # The common response headers ride along with the session middleware's wiring until
+    # create_app calls backend.api.middlewares.setup next to its middleware list.
+    middlewares.setup(app)

@@ -9,11 +9,10 @@ from sqlalchemy import select
 
 from backend import keys
 from backend.api.access import client_address, current_user
-from backend.api.routing import route
+from backend.api.routing import USER, route
 from backend.api.validation import read_json, read_query
 from backend.auth.grants import issue_pair, rotate
 from backend.auth.login import check_password
-from backend.auth.principal import Principal
 from backend.auth.revocation import revoke_everything, revoke_token
 from backend.auth.schemas import (
     DetailOut,
@@ -28,6 +27,7 @@ from backend.auth.tables import roles, users
 from backend.db import read
 from backend.errors import ApiError, not_found, unauthorized
 from backend.jsonutil import dumps
+from backend.principal import Principal
 
 TAG = "auth (seed 003)"
 
@@ -102,6 +102,6 @@ def setup(app: web.Application) -> None:
     route(app, "POST", "/auth/refresh", token_refresh, summary="Rotate a refresh token", tag=TAG,
           body=RefreshIn, response=RefreshOut)
     route(app, "POST", "/auth/logout", token_logout, summary="Revoke this token (?all=true: every session)",
-          tag=TAG, query=LogoutQuery, response=DetailOut, auth="user")
+          tag=TAG, query=LogoutQuery, response=DetailOut, auth=USER)
     route(app, "GET", "/auth/me", token_me, summary="Current user (seed 003)", tag=TAG, response=TokenUser,
-          auth="user")
+          auth=USER)

@@ -9,6 +9,7 @@ from typing import Any
 
 import jwt
 
+from backend.api.types import BIGINT_MAX
 from backend.auth.passwords import password_fingerprint
 from backend.config import Config
 from backend.errors import ApiError, unauthorized
@@ -76,11 +77,21 @@ def decode_access(config: Config, token: str) -> Claims:
             options={"verify_sub": False, "require": ["sub", "exp", "iat", "jti"]})
     except jwt.PyJWTError:
         raise invalid_token() from None
-    sub, role = payload.get("sub"), payload.get("role")
-    if (payload.get("typ") != "access" or not isinstance(sub, int) or isinstance(sub, bool)
-            or not isinstance(role, int) or payload.get("client") not in CLIENTS
+    sub, role, iat, exp = payload.get("sub"), payload.get("role"), payload.get("iat"), payload.get("exp")
+    # Ids are bounded like the bigint columns they are looked up in: a larger one is a bad token
+    # (401), not a driver error (500) on every path and at the /ws upgrade.
+    if (payload.get("typ") != "access" or not _bigint_id(sub) or not _bigint_id(role)
+            or not _unix_time(iat) or not _unix_time(exp) or payload.get("client") not in CLIENTS
             or not isinstance(payload.get("pwd_fp"), str) or not isinstance(payload.get("jti"), str)):
         raise invalid_token()
     return Claims(user_id=sub, role_id=role, client=payload["client"], pwd_fp=payload["pwd_fp"],
-                  jti=payload["jti"], iat=int(payload["iat"]), exp=int(payload["exp"]),
-                  secret=secret)
+                  jti=payload["jti"], iat=int(iat), exp=int(exp), secret=secret)
+
+
+def _bigint_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= BIGINT_MAX
+
+
+def _unix_time(value: object) -> bool:
+    # We issue whole seconds; PyJWT also lets numeric strings and absurd magnitudes through.
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 2**53

@@ -11,10 +11,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-# The sweeper's cleanup context, for create_app (it imports backend.keys only to use it at run time).
-from backend.callup.sweeper import sweeper_ctx
-
-__all__ = ["calls_ctx", "setup", "sweeper_ctx"]
+__all__ = ["calls_ctx", "setup"]
 
 
 async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -44,21 +41,24 @@ async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     """Declare the `callup` channels, the /v1 routes and /api/callup/apps/."""
     from backend import keys
-    from backend.api.routing import route
+    from backend.api.routing import app_token, route, signed
+    from backend.callup import const, resources, schemas
     from backend.callup import handlers as h
-    from backend.callup import resources, schemas
     from backend.callup.apps import principal_from_app_token
     from backend.callup.channels import app_feed_readers
+    from backend.callup.sweeper import sweeper_ctx
     from backend.realtime.channels import Namespace
 
     prefixes = app[keys.CONFIG].callup_prefixes
     if not prefixes or not all(schemas.PREFIX.match(prefix) for prefix in prefixes):
         # Fail at start with the variable's name, not with a 500 on the first order.
         raise ValueError(f"CALLUP_PREFIXES must list 7-digit caller prefixes, got {','.join(prefixes)!r}")
-    app[keys.CHANNELS].add(Namespace("callup", authorize=app_feed_readers))
+    app[keys.CHANNELS].add(Namespace("callup", authorize=app_feed_readers, rest=r"app:[1-9][0-9]{0,18}"))
     app[keys.APP_TOKEN_RESOLVER] = principal_from_app_token
+    # Appended after create_app's DB, bus and calls contexts: opened after them, closed before.
+    app.cleanup_ctx.append(sweeper_ctx)
     env = schemas.envelope
-    common = {"tag": "callup", "auth": "app"}
+    common = {"tag": "callup", "auth": app_token(refuse=const.access_denied)}
     route(app, "POST", "/v1/orders", h.create_order, summary="Order a call carrying a code",
           body=schemas.OrderIn, query=schemas.OrderQuery, response=env(schemas.OrderCreated), **common)
     route(app, "GET", "/v1/orders/{order_id}", h.get_order, summary="An order's status",
@@ -69,5 +69,6 @@ def setup(app: web.Application) -> None:
           **common)
     route(app, "POST", "/v1/provider/events", h.provider_event, tag="callup",
           summary="Call provider callback (X-Signature: sha256=HMAC of the body)",
-          body=schemas.ProviderEventIn, response=env(schemas.ProviderEventOut))
+          body=schemas.ProviderEventIn, response=env(schemas.ProviderEventOut),
+          auth=signed(refuse=const.invalid_signature))
     resources.setup(app)

@@ -24,6 +24,7 @@ from backend.db import read, transaction
 from backend.errors import ApiError
 from backend.jsonutil import utc_iso
 from backend.realtime.bus import Bus, Outbox
+from backend.realtime.names import DASHBOARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ def status_event(order: Mapping[str, Any]) -> dict[str, Any]:
 def _announce(out: Outbox, order: Mapping[str, Any]) -> None:
     event = status_event(order)
     out.add(app_channel(int(order["app_id"])), const.ORDER_EVENT, event)
-    out.add("dashboard", const.ORDER_EVENT, event)
+    out.add(DASHBOARD, const.ORDER_EVENT, event)
 
 
 def may_enter(current: str, target: str) -> bool:

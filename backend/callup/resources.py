@@ -14,17 +14,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend import keys
-from backend.api.access import requires
 from backend.api.crud import Filter, Resource, item_id_of
-from backend.api.routing import route
+from backend.api.responses import respond
+from backend.api.routing import permission, route
 from backend.api.types import Id
 from backend.auth.tables import users
 from backend.callup import apps as app_rules
 from backend.callup.const import MANAGE_APPS
 from backend.callup.tables import apps
 from backend.errors import field_error
-from backend.jsonutil import dumps
 from backend.principal import Principal
+from backend.realtime.names import app_channel
 
 
 class AppIn(BaseModel):
@@ -86,17 +86,16 @@ ENDS_SOCKETS = frozenset({"rotate-token", "block"})
 
 async def close_app_sockets(app: web.Application, app_id: int) -> None:
     """Sockets opened with the app's old token lose it too, on every instance (4001), like HTTP does."""
-    await app[keys.BUS].publish_control(f"app:{app_id}", "revoke", jti=None)
+    await app[keys.BUS].publish_control(app_channel(app_id), "revoke", jti=None)
 
 
 def action_view(action: str) -> Any:
     """POST /api/callup/apps/{id}/<action>/: rotate-token, block or unblock; answers the app."""
-    @requires(MANAGE_APPS)
     async def view(request: web.Request) -> web.Response:
         row = await app_rules.apply_action(request.app[keys.DB], item_id_of(request), action)
         if action in ENDS_SOCKETS:
             await close_app_sockets(request.app, int(row["id"]))
-        return web.json_response(APPS.to_out(row), dumps=dumps)
+        return respond(APPS.to_out(row))
     view.__name__ = view.__qualname__ = f"app_{action.replace('-', '_')}"
     return view
 
@@ -109,4 +108,4 @@ def setup(app: web.Application) -> None:
     APPS.register(app)
     for action, summary in SUMMARIES.items():
         route(app, "POST", APPS.item_path + action + "/", action_view(action), summary=summary,
-              tag="callup apps", response=AppOut, auth=MANAGE_APPS, slash_optional=True)
+              tag="callup apps", response=AppOut, auth=permission(MANAGE_APPS), slash_optional=True)

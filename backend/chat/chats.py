@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -16,6 +16,7 @@ from backend.chat.tables import chat_members, chats, messages
 from backend.db import read, transaction
 from backend.principal import Principal
 from backend.realtime.bus import Bus
+from backend.realtime.names import user_channel
 
 _CHAT_ID = re.compile(r"^[1-9][0-9]{0,18}$")
 
@@ -100,7 +101,7 @@ async def open_chat(db: AsyncEngine, bus: Bus, user_id: int, other_id: int) -> t
         if created is not None:
             view = chat_view(chat, people)
             for member in (low, high):
-                out.add(const.user_channel(member), const.CHAT_CREATED, view)
+                out.add(user_channel(member), const.CHAT_CREATED, view)
             return view, True
         last, unread = await _summary(conn, chat, user_id)
     return chat_view(chat, people, last_message=last, unread_count=unread), False
@@ -135,11 +136,25 @@ def _last_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
                                                               "created_at")})
 
 
-async def list_chats(db: AsyncEngine, user_id: int) -> list[dict[str, Any]]:
-    """The caller's chats, most recently active first, each with its last message and unread count."""
+async def list_chats(db: AsyncEngine, user_id: int,
+                     online: Callable[[Collection[int]], Awaitable[set[int]]] | None = None) -> list[dict[str, Any]]:
+    """The caller's chats, most recently active first, each with its last message and unread count.
+
+    With `online` (realtime's presence, SPEC §12.4) every member carries `online`: a live socket on
+    any instance.
+    """
     query = _summary_query(user_id).order_by(chats.c.updated_at.desc(), chats.c.id.desc()).limit(const.CHATS_MAX)
     async with read(db) as conn:
         rows = list((await conn.execute(query)).mappings())
         people = await _members_view(conn, rows)
+    if online is not None:
+        live = await online(people.keys())
+        people = {uid: {**person, "online": uid in live} for uid, person in people.items()}
     return [chat_view(row, people, last_message=_last_of(row), unread_count=int(row["unread_count"]))
             for row in rows]
+
+
+async def user_briefs(db: AsyncEngine, user_ids: Collection[int]) -> dict[int, dict[str, Any]]:
+    """{id, username, name} of users, as chat member lists show them (presence lists them too)."""
+    async with read(db) as conn:
+        return await directory.brief_users(conn, user_ids)

@@ -23,10 +23,6 @@ TYPING: Final = "typing"
 MANAGE_USERS: Final = Permission.MANAGE_USERS
 
 
-def user_channel(user_id: int) -> str:
-    return f"user:{user_id}"
-
-
 def chat_channel(chat_id: int) -> str:
     return f"chat:{chat_id}"
 

@@ -42,7 +42,8 @@ async def create_chat(request: web.Request) -> web.Response:
 async def list_chats(request: web.Request) -> web.Response:
     """GET /chats: the caller's chats, most recently active first."""
     user_id = _user_id(request)
-    return _json({"chats": await chats.list_chats(request.app[keys.DB], user_id)})
+    app = request.app
+    return _json({"chats": await chats.list_chats(app[keys.DB], user_id, online=app.get(keys.ONLINE))})
 
 
 async def list_messages(request: web.Request) -> web.Response:

@@ -18,6 +18,7 @@ from backend.chat.chats import members_of, message_view, require_member
 from backend.chat.tables import chat_members, chats, messages
 from backend.db import read, transaction
 from backend.realtime.bus import Bus, Outbox
+from backend.realtime.names import user_channel
 
 
 def _fan_out(out: Outbox, chat: Mapping[str, Any], event: str, data: dict[str, Any],
@@ -26,7 +27,7 @@ def _fan_out(out: Outbox, chat: Mapping[str, Any], event: str, data: dict[str, A
     out.add(const.chat_channel(chat["id"]), event, data)
     for member in members_of(chat):
         if member != skip:
-            out.add(const.user_channel(member), event, data)
+            out.add(user_channel(member), event, data)
 
 
 async def post(db: AsyncEngine, bus: Bus, user_id: int, chat_id: int, text: str,

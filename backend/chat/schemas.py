@@ -149,6 +149,7 @@ class MemberOut(BaseModel):
     id: int
     username: str
     name: str
+    online: bool | None = Field(None, description="GET /chats only: a live socket on any instance (SPEC §12.4)")
 
 
 class ChatOut(BaseModel):

@@ -10,13 +10,13 @@ from typing import Any, ClassVar, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend import keys
-from backend.api.access import current_user
-from backend.api.crud import Filter, Resource, item_id_of
-from backend.api.routing import route
-from backend.api.validation import read_json_object, read_query
+from backend.api.crud import NULL_MESSAGE, Filter, Resource, Written
+from backend.api.responses import respond
+from backend.api.routing import USER, route
+from backend.api.validation import read_query
 from backend.auth.tables import users
 from backend.db import read
 from backend.errors import field_error, forbidden, invalid, not_found
@@ -25,10 +25,8 @@ from backend.fleet.hooks import PassengerCarHooks
 from backend.fleet.kinds import MANAGE_FLEET, Kind
 from backend.fleet.norms import norm_for
 from backend.fleet.snapshots import last_snapshot, lock_car
-from backend.jsonutil import dumps
 from backend.principal import Principal
 
-NOT_NULL = "Это поле не может быть null."
 Q = TypeVar("Q", bound=BaseModel)
 
 
@@ -50,30 +48,30 @@ class FleetResource(Resource):
                find: Callable[[AsyncConnection, Q], Awaitable[Mapping[str, Any] | None]]) -> None:
         """Add GET <path><suffix>/: one row found by `find` from the validated query, or 404."""
         async def view(request: web.Request) -> web.Response:
-            self._reader(request)
+            self.authorize_read(request)
             params = read_query(request, query)
             async with read(request.app[keys.DB]) as conn:
                 row = await find(conn, params)
             if row is None:
                 raise not_found()
-            return web.json_response(self.to_out(row), dumps=dumps)
+            return respond(self.to_out(row))
 
         route(app, "GET", f"{self.path}{suffix}/", view, summary=summary, tag=self.tag, query=query,
-              response=self.schema_out, slash_optional=True)
+              response=self.schema_out, slash_optional=True, auth=USER)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ChainResource(FleetResource):
     """Rows whose writes touch a car's chain: lock the car before the row (records.py lock order)."""
 
-    async def _load(self, conn: AsyncConnection, principal: Principal, item_id: int,
-                    include_deleted: bool = False, lock: bool = False) -> Mapping[str, Any]:
+    async def get_object(self, conn: AsyncConnection, principal: Principal, item_id: int, *,
+                         include_deleted: bool = False, lock: bool = False) -> Mapping[str, Any]:
         if lock:
             car_id = (await conn.execute(select(self.table.c.car_id).where(self.table.c.id == item_id))
                       ).scalar_one_or_none()
             if car_id is not None:
                 await lock_car(conn, self.kind, car_id)
-        return await super()._load(conn, principal, item_id, include_deleted, lock)
+        return await super().get_object(conn, principal, item_id, include_deleted=include_deleted, lock=lock)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,30 +236,22 @@ class RecordResource(FleetResource):
     def scope(self, query: Select[Any], principal: Principal) -> Select[Any]:
         return self.kind.scope_records(query, principal)
 
-    async def create_view(self, request: web.Request) -> web.Response:
-        principal = current_user(request)
-        model = self._parse(self.schema_in, await read_json_object(request))
-        row = await records.create_record(request.app[keys.DB], self.kind, principal,
-                                          self._values(model, only_set=False))
-        return web.json_response(self.to_out(row), status=201, dumps=dumps)
-
-    async def _update(self, request: web.Request, schema: type[BaseModel], partial: bool) -> web.Response:
-        principal = current_user(request)
-        model = self._parse(schema, await read_json_object(request))
-        changes = self._values(model, only_set=partial)
-        if nulls := {self._api_name(name): [NOT_NULL] for name, value in changes.items() if value is None}:
+    def refuse_nulls(self, model: BaseModel, partial: bool) -> None:
+        # Every input of a trip takes part in its maths: none may become null, on PUT or PATCH.
+        if nulls := {name: [NULL_MESSAGE] for name, value in model.model_dump(exclude_unset=partial).items()
+                     if value is None}:
             raise invalid(nulls)
-        # item_id_of, not int(): an id past bigint names no row (404), it must not reach the driver (500).
-        row = await records.update_record(request.app[keys.DB], self.kind, principal, item_id_of(request), changes)
-        return web.json_response(self.to_out(row), dumps=dumps)
 
-    async def delete_view(self, request: web.Request) -> web.Response:
-        principal = current_user(request)
-        await records.delete_record(request.app[keys.DB], self.kind, principal, item_id_of(request))
-        return web.Response(status=204)
+    async def perform_create(self, db: AsyncEngine, principal: Principal, values: dict[str, Any]) -> Written:
+        return Written(await records.create_record(db, self.kind, principal, values))
 
-    def _api_name(self, column: str) -> str:
-        return next((name for name, col in self.columns.items() if col == column), column)
+    async def perform_update(self, db: AsyncEngine, principal: Principal, item_id: int,
+                             values: dict[str, Any]) -> Written:
+        return Written(await records.update_record(db, self.kind, principal, item_id, values))
+
+    async def perform_destroy(self, db: AsyncEngine, principal: Principal, item_id: int) -> Written | None:
+        await records.delete_record(db, self.kind, principal, item_id)
+        return None                     # records.py recomputed the chain; nothing else to announce
 
 
 SCHEMAS: Mapping[str, Mapping[str, tuple[type[BaseModel], type[BaseModel]]]] = {

@@ -50,9 +50,10 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
     operation["responses"] = {str(endpoint.status): success,
                               "default": {"description": "Error", "content": {
                                   "application/json": {"schema": ERROR_SCHEMA}}}}
-    if endpoint.auth:
-        operation["security"] = [{"bearer": []}, {"session": []}, {"appToken": []}]
-        operation["x-permission"] = endpoint.auth
+    # The same Access object the router enforces: documentation cannot drift from the check.
+    operation["security"] = endpoint.auth.security
+    if endpoint.auth.any_of:
+        operation["x-permission"] = [str(flag) for flag in endpoint.auth.any_of]
     return operation
 
 
@@ -72,7 +73,9 @@ def build_spec(app: web.Application) -> dict[str, Any]:
         "components": {"schemas": components, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
             "session": {"type": "apiKey", "in": "cookie", "name": "sessid"},
-            "appToken": {"type": "apiKey", "in": "header", "name": "X-Application-Token"}}},
+            "appToken": {"type": "apiKey", "in": "header", "name": "X-Application-Token"},
+            "signature": {"type": "apiKey", "in": "header", "name": "X-Signature",
+                          "description": "sha256=<hex HMAC-SHA256 of the raw body with CALLUP_PROVIDER_SECRET>"}}},
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, web
 from pydantic import BaseModel, TypeAdapter
@@ -26,19 +26,37 @@ async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start the instance's one pub/sub listener (after Redis is open); stop it on cleanup."""
     from backend.realtime.bus import Bus, pubsub_client
     from backend.realtime.hub import Hub
+    from backend.realtime.presence import Presence
 
     config = app[keys.CONFIG]
     if config.redis_url is None:             # redis_ctx, opened before this, already refuses it
         raise RuntimeError("REDIS_URL is not set")
     listener = pubsub_client(config.redis_url)
-    bus = Bus(app[keys.REDIS], listener, config.redis_prefix, app[keys.METRICS])
+    bus = Bus(app[keys.REDIS], listener, config.redis_prefix, app[keys.METRICS], app[keys.CHANNELS],
+              history_size=config.history_size, history_ttl=config.history_ttl)
     app[keys.BUS] = bus
-    app[keys.HUB] = hub = Hub(bus, app[keys.METRICS])
+    presence = Presence(app[keys.REDIS], bus.redis_channel, app[keys.INSTANCE], config.presence_ttl,
+                        lambda user_id, login: describe_user(app, user_id, login))
+    app[keys.HUB] = hub = Hub(bus, app[keys.METRICS], presence)
     app[keys.CONNECTION_COUNT] = lambda: len(hub.connections)
+    app[keys.ONLINE] = presence.online
     bus.start()
+    presence.start()
     yield
+    await presence.stop()
     await bus.stop()
     await listener.aclose()
+
+
+async def describe_user(app: web.Application, user_id: int, login: str | None) -> dict[str, Any]:
+    """{"id", "username", "name"} of a present user, through the directory a domain injected."""
+    briefs = app.get(keys.USER_BRIEFS)
+    if briefs is not None:
+        found = (await briefs(app[keys.DB], [user_id])).get(user_id)
+        if found is not None:
+            return dict(found)
+    # No directory (realtime alone, as in its own tests): the login is the default username.
+    return {"id": user_id, "username": login or "", "name": ""}
 
 
 async def close_sockets(app: web.Application) -> None:
@@ -57,27 +75,42 @@ async def close_sockets(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     """Declare the identity-level namespaces and the routes."""
-    from backend.api.routing import route
+    from backend.api.routing import permission, route
+    from backend.principal import Permission
     from backend.realtime.channels import (
+        INT_ID,
         Channels,
         Namespace,
         dashboard_viewers,
         only_that_app,
         only_that_user,
     )
-    from backend.realtime.handlers import PublishIn, PublishOut, publish, websocket
+    from backend.realtime.handlers import (
+        HistoryOut,
+        HistoryQuery,
+        PublishIn,
+        PublishOut,
+        history,
+        publish,
+        websocket,
+    )
+    from backend.realtime.sse import sse
 
     if keys.CHANNELS not in app:
         app[keys.CHANNELS] = Channels()
-    app[keys.CHANNELS].add(Namespace("user", authorize=only_that_user))
-    app[keys.CHANNELS].add(Namespace("app", authorize=only_that_app))
-    app[keys.CHANNELS].add(Namespace("dashboard", authorize=dashboard_viewers))
+    app[keys.CHANNELS].add(Namespace("user", authorize=only_that_user, rest=INT_ID))
+    app[keys.CHANNELS].add(Namespace("app", authorize=only_that_app, rest=INT_ID))
+    app[keys.CHANNELS].add(Namespace("dashboard", authorize=dashboard_viewers, presence=True))
     app[keys.WS_COMMANDS] = {}
     app[keys.SOCKETS] = weakref.WeakSet()
     app.on_shutdown.append(close_sockets)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/sse", sse)
     route(app, "POST", "/api/realtime/publish", publish, summary="Publish an event to a channel",
-          tag="realtime", body=PublishIn, response=PublishOut, auth="is_admin", slash_optional=False)
+          tag="realtime", body=PublishIn, response=PublishOut, auth=permission(Permission.IS_ADMIN), slash_optional=False)
+    # Rights are the channel's own (as for subscribing), judged by the handler: anyone may ask.
+    route(app, "GET", "/api/realtime/history", history, summary="A channel's recent events (SPEC §12.2)",
+          tag="realtime", query=HistoryQuery, response=HistoryOut)
 
 
 def register_command(app: web.Application, frame_type: str, model: type[BaseModel], handler: Command) -> None:

@@ -22,7 +22,10 @@ from redis.exceptions import RedisError
 
 from backend.jsonutil import dumps, loads
 from backend.metrics import Metrics
+from backend.realtime.channels import Channels
+from backend.realtime.const import IDEMPOTENCY_TTL
 from backend.realtime.frames import event_frame
+from backend.realtime.streams import Published, Streams
 
 log = logging.getLogger("backend.realtime.bus")
 
@@ -57,11 +60,14 @@ def pubsub_client(url: str) -> Redis:
 class Bus:
     """Publish events to every instance; receive the channels this instance listens to."""
 
-    def __init__(self, redis: Redis, listener: Redis, prefix: str, metrics: Metrics) -> None:
+    def __init__(self, redis: Redis, listener: Redis, prefix: str, metrics: Metrics, channels: Channels, *,
+                 history_size: int, history_ttl: float) -> None:
         self._redis = redis            # the app's shared client: PUBLISH goes through its pool
         self._listener = listener      # one connection, used only for SUBSCRIBE and reading
         self._prefix = prefix + "rt:"
         self._metrics = metrics
+        self._registry = channels      # which events of which channel are kept (Namespace.keeps)
+        self.streams = Streams(redis, self.redis_channel, history_size=history_size, history_ttl=history_ttl)
         self._channels: set[str] = {CONTROL}          # every instance always hears the control channel
         self._pending: dict[str, list[asyncio.Future[None]]] = {}
         self._pubsub: PubSub | None = None
@@ -73,8 +79,12 @@ class Bus:
         self.connected = False
 
     def redis_channel(self, channel: str) -> str:
-        """The one place that maps a channel to its Redis name (a shard map would live here)."""
-        return self._prefix + channel
+        """The one place that maps a channel to its Redis name (a shard map would live here).
+
+        The whole name is a hash tag, and a channel's stream keys extend it (streams.py): on a
+        Redis Cluster the channel, its history and its sharded pub/sub share one slot.
+        """
+        return "{" + self._prefix + channel + "}"
 
     @property
     def channels(self) -> frozenset[str]:
@@ -87,15 +97,35 @@ class Bus:
         Domains call this after their transaction committed. A lost Redis does not fail the
         caller's request (Postgres is the truth; clients resync from REST): the event is dropped.
         """
-        payload = event_frame(channel, event, data)
         try:
-            receivers = await self._redis.publish(self.redis_channel(channel), payload)
+            return (await self.publish_event(channel, event, data)).receivers
         except (RedisError, OSError):
             log.warning("event not published, Redis unavailable", extra={"channel": channel, "event": event})
             self._metrics.events_publish_failed.inc()
             return 0
-        self._metrics.events_published.inc()
-        return int(receivers)
+
+    async def publish_event(self, channel: str, event: str, data: Any, *, idempotency_key: str | None = None,
+                            remember: str = "") -> Published:
+        """Publish in one Redis round trip: offset, history and PUBLISH together (SPEC §12.1).
+
+        With `idempotency_key`, the same script checks and records it (bound to channel and event),
+        so a repeat publishes nothing and gets the first publish's offset and `remember`ed result.
+        Raises Redis errors.
+        """
+        namespace = self._registry.find(channel)
+        stream = namespace.keeps(event) if namespace is not None else False
+        frame = event_frame(channel, event, data)
+        if idempotency_key is None and not stream:
+            receivers = await self._redis.publish(self.redis_channel(channel), frame)
+            published = Published(0, "", int(receivers))
+        else:
+            record = None
+            if idempotency_key is not None:
+                record = (self.streams.idempotency_key(channel, event, idempotency_key), IDEMPOTENCY_TTL, remember)
+            published = await self.streams.publish(channel, frame, stream=stream, idempotency=record)
+        if published.first:
+            self._metrics.events_published.inc()
+        return published
 
     async def publish_control(self, target: str, action: str, **data: Any) -> None:
         """Order every instance to act on the sockets of `target` (an identity channel's name).
@@ -212,7 +242,7 @@ class Bus:
             self.connected = True
             if channels:
                 await pubsub.subscribe(*(self.redis_channel(c) for c in channels))
-        prefix_len = len(self._prefix)
+        prefix_len = len(self._prefix) + 1          # names are "{" + prefix + channel + "}"
         while not self._stopping:
             message = await pubsub.get_message(timeout=POLL)
             if message is None:
@@ -221,7 +251,7 @@ class Bus:
             if kind not in ("message", "subscribe"):
                 continue
             name = message["channel"]
-            channel = (name.decode() if isinstance(name, bytes) else name)[prefix_len:]
+            channel = (name.decode() if isinstance(name, bytes) else name)[prefix_len:-1]
             if kind == "subscribe":
                 self._confirm(channel)
             elif channel in self._channels:

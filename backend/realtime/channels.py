@@ -6,6 +6,7 @@ cars, chats or orders — it asks the namespace.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +14,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.principal import Permission, Principal
-from backend.realtime.const import UNKNOWN_CHANNEL
+from backend.realtime.const import PRESENCE_JOINED, PRESENCE_LEFT, UNKNOWN_CHANNEL
 
 Authorize = Callable[[AsyncEngine, Principal | None, str], Awaitable[bool]]
 Snapshot = Callable[[AsyncEngine, str], Awaitable[list[dict[str, Any]]]]
+
+# Shapes of '<rest>' in '<namespace>:<rest>' (a Namespace takes none unless it declares one).
+INT_ID = re.compile(r"[1-9][0-9]{0,18}")
+ANY_REST = re.compile(r"[^\s:]{0,150}")      # any one word, or none (the bare name too)
+MAX_CHANNEL = 200
 
 
 class FrameError(Exception):
@@ -30,11 +36,36 @@ class FrameError(Exception):
 
 @dataclass(frozen=True)
 class Namespace:
-    """Rules for every channel named '<name>' or '<name>:<rest>'."""
+    """Rules for every channel named '<name>' or '<name>:<rest>'.
+
+    `rest` is the shape of '<rest>' (None: only the bare name exists) — publish and subscribe judge
+    a channel name by it alike. `stream` gives every event an offset and keeps a bounded history
+    (SPEC §12.1); False is the plain fan-out of §8, for feeds nobody recovers. `ephemeral` events
+    (typing) get no offset and are never kept. `presence` tracks who is subscribed (§12.4).
+    """
 
     name: str
     authorize: Authorize
     snapshot: Snapshot | None = None
+    rest: re.Pattern[str] | str | None = None
+    stream: bool = True
+    ephemeral: frozenset[str] = frozenset()
+    presence: bool = False
+
+    def accepts(self, rest: str | None) -> bool:
+        """True when '<rest>' (None: the bare name) has this namespace's shape.
+
+        The bare name exists when there is no `rest` shape or the shape matches an empty rest.
+        """
+        if self.rest is None:
+            return rest is None
+        if rest == "":
+            return False                                    # "chat:" is no channel
+        return re.fullmatch(self.rest, rest or "") is not None   # re caches a str pattern once compiled
+
+    def keeps(self, event: str) -> bool:
+        """True when `event` gets an offset and a place in the history."""
+        return self.stream and event not in self.ephemeral and event not in (PRESENCE_JOINED, PRESENCE_LEFT)
 
 
 class Channels:
@@ -51,11 +82,18 @@ class Channels:
 
     def lookup(self, channel: str) -> tuple[Namespace, str]:
         """The namespace of `channel` and the rest of its name; FrameError for unknown ones."""
-        name, _, rest = channel.partition(":")
+        name, colon, rest = channel.partition(":")
         namespace = self._by_name.get(name)
-        if namespace is None or len(channel) > 200:
+        if namespace is None or len(channel) > MAX_CHANNEL or not namespace.accepts(rest if colon else None):
             raise FrameError(UNKNOWN_CHANNEL)
         return namespace, rest
+
+    def find(self, channel: str) -> Namespace | None:
+        """The namespace of `channel`, or None when no declared one accepts the name."""
+        try:
+            return self.lookup(channel)[0]
+        except FrameError:
+            return None
 
     def knows(self, channel: str) -> bool:
         """True when `channel` belongs to a declared namespace."""

@@ -15,11 +15,24 @@ from pydantic import TypeAdapter, ValidationError
 from backend import keys
 from backend.errors import ApiError
 from backend.jsonutil import dumps, loads
+from backend.kv import REDIS_ERRORS
 from backend.principal import Principal
 from backend.realtime import const
-from backend.realtime.channels import Channels, FrameError, own_channel
-from backend.realtime.frames import CLIENT_FRAME, CORE_TYPES, Auth, Ping, Subscribe, Unsubscribe, error_frame
+from backend.realtime.channels import Channels, FrameError, Namespace, own_channel
+from backend.realtime.frames import (
+    CLIENT_FRAME,
+    CORE_TYPES,
+    Auth,
+    Ping,
+    Presence,
+    Subscribe,
+    Unsubscribe,
+    error_frame,
+    text_frame,
+    websocket_text_frame,
+)
 from backend.realtime.hub import Hub
+from backend.realtime.streams import Position
 
 log = logging.getLogger("backend.realtime")
 
@@ -103,7 +116,9 @@ class Connection:
                 delay, self.close_soon, const.CLOSE_UNAUTHORIZED, "token expired")
         own = self._own_channel()
         if own is not None:
-            await self._join(own)
+            await self._join(own, None)
+            # The identity channel's presence answers "online anywhere" (chat's members), unannounced.
+            await self._enter_presence(own, announce=False)
 
     def revoked(self, jti: str | None) -> None:
         """A `session.revoked` event for this identity: close if it names our token (or all tokens)."""
@@ -166,6 +181,8 @@ class Connection:
             return await self._unsubscribe(frame)
         if isinstance(frame, Ping):
             return {"type": "pong", "id": frame.id}
+        if isinstance(frame, Presence):
+            return await self._presence(frame)
         return await self._auth(frame)
 
     async def _subscribe(self, frame: Subscribe) -> Reply:
@@ -174,15 +191,84 @@ class Connection:
             raise FrameError(const.TOO_MANY_SUBSCRIPTIONS)
         if not await namespace.authorize(self.db, self.principal, rest):
             raise FrameError(const.FORBIDDEN)
+        if namespace.stream:
+            await self._subscribe_stream(frame, namespace, rest)
+            return None
         # Join before reading the snapshot: the other order could lose an event published in
         # between; this order may at worst repeat one, which the event's data makes harmless.
-        await self._join(frame.channel)
+        await self._join(frame.channel, namespace)
         reply: dict[str, Any] = {"type": "subscribed", "channel": frame.channel, "id": frame.id}
         if namespace.snapshot is not None:
-            snapshot, snapshots = namespace.snapshot, self.hub.snapshots
-            ticket = snapshots.ticket()          # taken after the join: any read from now on serves us
-            reply["snapshot"] = await snapshots.get(frame.channel, ticket, lambda: snapshot(self.db, rest))
+            reply["snapshot"] = await self._snapshot(frame.channel, namespace, rest)
         return reply
+
+    async def _snapshot(self, channel: str, namespace: Namespace, rest: str) -> Any:
+        snapshot, snapshots = namespace.snapshot, self.hub.snapshots
+        assert snapshot is not None
+        ticket = snapshots.ticket()          # taken after the join: any read from now on serves us
+        return await snapshots.get(channel, ticket, lambda: snapshot(self.db, rest))
+
+    async def _subscribe_stream(self, frame: Subscribe, namespace: Namespace, rest: str) -> None:
+        """Join the live stream first (held), read the position and what was missed, then let go (§12.2)."""
+        channel = frame.channel
+        first = channel not in self.subscriptions
+        if first and namespace.presence:
+            # Announced before this socket hears the channel: the others learn of it, it does not
+            # hear itself arrive (it asks with a `presence` frame).
+            await self._enter_presence(channel, announce=True)
+        await self.hub.join_buffered(self, channel)
+        self.subscriptions.add(channel)
+        try:
+            position = await self._position(channel, frame)
+            reply: dict[str, Any] = {"type": "subscribed", "channel": channel, "id": frame.id}
+            if position is not None:
+                reply["offset"], reply["epoch"] = position.top, position.epoch
+            if frame.since is not None:
+                reply["recovered"] = position is not None and position.recovered
+            # The snapshot is read after the position: it shows at least every event up to `offset`.
+            if namespace.snapshot is not None:
+                reply["snapshot"] = await self._snapshot(channel, namespace, rest)
+        except BaseException:
+            await self._leave(channel)
+            raise
+        frames = [text_frame(reply)]
+        if position is not None and position.recovered:
+            frames += [websocket_text_frame(item) for item in position.frames]
+        self.hub.catch_up(self, channel, frames, position.top if position is not None else None,
+                          position.epoch if position is not None else None)
+
+    async def _position(self, channel: str, frame: Subscribe) -> Position | None:
+        """The channel's epoch and top (and, with `since`, the missed events); None without Redis."""
+        streams, positions = self.hub.streams, self.hub.positions
+        try:
+            if frame.since is None:
+                # Like snapshots: a read that started after this join serves it, so a reconnect storm
+                # of thousands of subscribers costs one Redis read at a time per channel.
+                ticket = positions.ticket()
+                return await positions.get(channel, ticket, lambda: streams.read(channel, limit=0))
+            return await streams.read(channel, frame.since.offset, frame.since.epoch)
+        except REDIS_ERRORS as exc:
+            log.warning("stream position not read, Redis unavailable", extra={"channel": channel,
+                                                                               "error": repr(exc)})
+            return None
+
+    async def _presence(self, frame: Presence) -> Reply:
+        """`presence`: who is subscribed to a presence channel, each user once (SPEC §12.4)."""
+        namespace, rest = self.channels.lookup(frame.channel)
+        if not await namespace.authorize(self.db, self.principal, rest):
+            raise FrameError(const.FORBIDDEN)
+        if not namespace.presence:
+            raise FrameError(const.INVALID_FRAME, "Канал не отслеживает присутствие.")
+        try:
+            users = await self.hub.presence.users(frame.channel)
+        except REDIS_ERRORS:
+            raise FrameError(const.UNAVAILABLE) from None
+        return {"type": "presence", "channel": frame.channel, "id": frame.id, "users": users}
+
+    async def _enter_presence(self, channel: str, *, announce: bool) -> None:
+        principal = self.principal
+        if principal is not None and principal.user_id is not None:
+            await self.hub.presence.enter(channel, principal.user_id, principal.login, announce=announce)
 
     async def _auth(self, frame: Auth) -> Reply:
         """The first-frame authentication of browsers holding a bearer token (SPEC §8.1)."""
@@ -200,9 +286,11 @@ class Connection:
         await self.become(principal)
         return {"type": "authenticated", "user_id": principal.user_id, "id": frame.id}
 
-    async def _join(self, channel: str) -> None:
+    async def _join(self, channel: str, namespace: Namespace | None) -> None:
         if channel in self.subscriptions:
             return
+        if namespace is not None and namespace.presence:
+            await self._enter_presence(channel, announce=True)     # before: it does not hear itself arrive
         await self.hub.join(self, channel)
         self.subscriptions.add(channel)
 
@@ -226,6 +314,11 @@ class Connection:
         if channel in self.subscriptions:
             self.subscriptions.discard(channel)
             await self.hub.leave(self, channel)
+            principal = self.principal
+            if principal is not None and principal.user_id is not None:
+                namespace = self.channels.find(channel)
+                if channel == self._own_channel() or (namespace is not None and namespace.presence):
+                    await self.hub.presence.exit(channel, principal.user_id)
 
     async def release(self) -> None:
         """Leave every channel (the socket is gone)."""

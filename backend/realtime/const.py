@@ -12,6 +12,7 @@ FORBIDDEN: Final = "forbidden"
 RATE_LIMITED: Final = "rate_limited"
 TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
 UNAUTHORIZED: Final = "unauthorized"
+UNAVAILABLE: Final = "service_unavailable"
 
 MESSAGES: Final = {
     BAD_JSON: "Кадр не является корректным JSON.",
@@ -22,6 +23,7 @@ MESSAGES: Final = {
     RATE_LIMITED: "Слишком много кадров в секунду.",
     TOO_MANY_SUBSCRIPTIONS: "Слишком много подписок.",
     UNAUTHORIZED: "Недействительный токен.",
+    UNAVAILABLE: "Сервис временно недоступен.",
 }
 
 CLOSE_GOING_AWAY: Final = 1001          # server shutdown
@@ -34,3 +36,14 @@ CLOSE_GRACE: Final = 10.0             # seconds a closed peer gets to read what 
 MAX_FRAME: Final = 64 * 1024
 MAX_SUBSCRIPTIONS: Final = 100
 REVOKED_EVENT: Final = "session.revoked"
+
+# Streams (SPEC §12.1): an offset/epoch outlives the history it numbers, so a subscriber of a channel
+# that stayed quiet past HISTORY_TTL is still told "nothing missed" rather than "something lost".
+STREAM_META_TTL: Final = 24 * 3600.0
+IDEMPOTENCY_TTL: Final = 300.0          # a repeated idempotency_key within 5 minutes (SPEC §8.5)
+HISTORY_LIMIT_MAX: Final = 1000         # the largest page of GET /api/realtime/history
+
+# Presence (SPEC §12.4): announced on the channel itself, never kept in its history (a reconnecting
+# client asks with a `presence` frame instead of replaying who came and went).
+PRESENCE_JOINED: Final = "presence.joined"
+PRESENCE_LEFT: Final = "presence.left"

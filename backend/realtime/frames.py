@@ -18,9 +18,18 @@ class _Frame(BaseModel):
     id: Annotated[FrameId, Field(union_mode="left_to_right")] = None
 
 
+class Since(BaseModel):
+    """The last event a client holds: `subscribe` recovers what came after it (SPEC §12.2)."""
+
+    model_config = ConfigDict(extra="ignore")
+    offset: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    epoch: Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class Subscribe(_Frame):
     type: Literal["subscribe"]
     channel: Annotated[str, Field(min_length=1, max_length=200)]
+    since: Since | None = None
 
 
 class Unsubscribe(_Frame):
@@ -32,14 +41,19 @@ class Ping(_Frame):
     type: Literal["ping"]
 
 
+class Presence(_Frame):
+    type: Literal["presence"]
+    channel: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class Auth(_Frame):
     type: Literal["auth"]
     token: Annotated[str, Field(min_length=1, max_length=8192)]
 
 
-ClientFrame = Annotated[Subscribe | Unsubscribe | Ping | Auth, Field(discriminator="type")]
+ClientFrame = Annotated[Subscribe | Unsubscribe | Ping | Auth | Presence, Field(discriminator="type")]
 CLIENT_FRAME: TypeAdapter[Any] = TypeAdapter(ClientFrame)
-CORE_TYPES = frozenset({"subscribe", "unsubscribe", "ping", "auth"})
+CORE_TYPES = frozenset({"subscribe", "unsubscribe", "ping", "auth", "presence"})
 
 
 class CommandFrame(_Frame):
@@ -56,6 +70,11 @@ def now_iso() -> str:
 def event_frame(channel: str, event: str, data: Any) -> bytes:
     """The one encoding of an event, sent as is to every subscriber on every instance."""
     return dumpb({"type": "event", "channel": channel, "event": event, "data": data, "ts": now_iso()})
+
+
+def text_frame(reply: dict[str, Any]) -> bytes:
+    """A reply as a websocket frame, for replies that must queue in order with pushed events."""
+    return websocket_text_frame(dumpb(reply))
 
 
 def error_frame(code: str, frame_id: FrameId = None, message: str | None = None) -> dict[str, Any]:

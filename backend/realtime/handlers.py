@@ -1,4 +1,4 @@
-"""GET /ws (SPEC §8.1) and the server publish API POST /api/realtime/publish (SPEC §8.5)."""
+"""GET /ws (SPEC §8.1), the publish API (SPEC §8.5) and the history API (SPEC §12.2)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,21 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, Field
-from redis.exceptions import RedisError
 
 from backend import keys
-from backend.api.access import check, current_user
-from backend.api.validation import read_json
-from backend.errors import field_error, redis_unavailable, unauthorized
+from backend.api.validation import read_json, read_query
+from backend.errors import field_error, forbidden, not_found, redis_unavailable, unauthorized
 from backend.jsonutil import dumps, loads
-from backend.kv import redis_key
+from backend.kv import REDIS_ERRORS
+from backend.principal import Principal
 from backend.realtime import const
+from backend.realtime.channels import FrameError, Namespace
 from backend.realtime.connection import Connection
 from backend.realtime.frames import error_frame
 
 log = logging.getLogger("backend.realtime")
 
 URL_TOKEN_PARAMS = ("token", "access_token", "jwt", "auth", "access")
-IDEMPOTENCY_TTL = 300
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -70,27 +69,73 @@ class PublishOut(BaseModel):
     channel: str
     event: str
     subscribers_local: int
+    offset: int | None = Field(None, description="The event's offset in the channel's stream (SPEC §12.1); "
+                                                 "null for ephemeral events")
+    epoch: str | None = None
 
 
 async def publish(request: web.Request) -> web.Response:
     """POST /api/realtime/publish: admins (and scripts) publish like a domain does."""
-    check(current_user(request), "is_admin")
     data = await read_json(request, PublishIn)
     app = request.app
-    if not app[keys.CHANNELS].knows(data.channel):
+    if app[keys.CHANNELS].find(data.channel) is None:
+        # The registry subscribe uses: a name no namespace accepts (`cars:1`) has no subscriber.
         raise field_error("channel", "Канал не соответствует ни одному объявленному пространству имён.")
-    result = PublishOut(channel=data.channel, event=data.event,
-                        subscribers_local=app[keys.HUB].local_count(data.channel)).model_dump()
-    if data.idempotency_key is not None:
-        # SET NX decides, across instances, which request publishes; the others answer its result.
-        key = redis_key(app, "rt", "idem", data.idempotency_key)
-        try:
-            first = await app[keys.REDIS].set(key, dumps(result), nx=True, ex=IDEMPOTENCY_TTL)
-            if not first:
-                previous = await app[keys.REDIS].get(key)
-                if previous is not None:
-                    return web.json_response(loads(previous))
-        except (RedisError, OSError) as exc:
-            raise redis_unavailable() from exc
-    await app[keys.BUS].publish(data.channel, data.event, data.data)
-    return web.json_response(result)
+    local = app[keys.HUB].local_count(data.channel)
+    try:
+        # The idempotency record is checked and written by the script that publishes (SPEC §8.5):
+        # a repeat publishes nothing and answers the first result; there is no "recorded but lost".
+        published = await app[keys.BUS].publish_event(data.channel, data.event, data.data,
+                                                       idempotency_key=data.idempotency_key, remember=str(local))
+    except REDIS_ERRORS as exc:
+        raise redis_unavailable() from exc
+    if not published.first:
+        local = int(published.remembered or 0)
+    result = PublishOut(channel=data.channel, event=data.event, subscribers_local=local,
+                        offset=published.offset or None, epoch=published.epoch or None)
+    return web.json_response(result.model_dump(), dumps=dumps)
+
+
+class HistoryQuery(BaseModel):
+    channel: str = Field(min_length=1, max_length=200)
+    since: int | None = Field(None, ge=0, le=2**63 - 1, description="The last offset the client holds")
+    epoch: str | None = Field(None, min_length=1, max_length=64, description="The epoch `since` belongs to")
+    limit: int = Field(100, ge=1, le=const.HISTORY_LIMIT_MAX)
+
+
+class HistoryOut(BaseModel):
+    channel: str
+    epoch: str
+    offset: int = Field(description="The channel's current top offset")
+    recovered: bool = Field(description="True when `events` start right after `since`: nothing was lost")
+    events: list[dict[str, Any]] = Field(description="Event frames, as /ws sends them, in offset order")
+
+
+async def history(request: web.Request) -> web.Response:
+    """GET /api/realtime/history: what a socket would recover, for clients without one (SPEC §12.2)."""
+    query = read_query(request, HistoryQuery)
+    if (query.since is None) != (query.epoch is None):
+        raise field_error("epoch", "since и epoch передаются вместе.")
+    app = request.app
+    namespace, _ = await authorized(app, request.get(keys.PRINCIPAL), query.channel)
+    if not namespace.stream:
+        raise not_found("Канал не хранит историю.")
+    try:
+        position = await app[keys.BUS].streams.read(query.channel, query.since, query.epoch, query.limit)
+    except REDIS_ERRORS as exc:
+        raise redis_unavailable() from exc
+    frames = position.frames if query.since is None or position.recovered else []
+    body = HistoryOut(channel=query.channel, epoch=position.epoch, offset=position.top,
+                      recovered=position.recovered, events=[loads(frame) for frame in frames])
+    return web.json_response(body.model_dump(), dumps=dumps)
+
+
+async def authorized(app: web.Application, principal: Principal | None, channel: str) -> tuple[Namespace, str]:
+    """The namespace of `channel` if `principal` may subscribe to it: 404 unknown, 403 not allowed."""
+    try:
+        namespace, rest = app[keys.CHANNELS].lookup(channel)
+    except FrameError:
+        raise not_found("Неизвестный канал.", const.UNKNOWN_CHANNEL) from None
+    if not await namespace.authorize(app[keys.DB], principal, rest):
+        raise forbidden(const.MESSAGES[const.FORBIDDEN], const.FORBIDDEN)
+    return namespace, rest

@@ -9,14 +9,15 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend import keys
-from backend.api.routing import Handler, route
+from backend.api.routing import USER, Handler, permission, route
 from backend.auth.schemas import profile_body
 from backend.realtime.bus import Outbox
 from backend.realtime.channels import Namespace
+from backend.realtime.names import DASHBOARD as DASHBOARD_CHANNEL
 from backend.sharing import bookings
 from backend.sharing import handlers as h
 from backend.sharing.cars import anyone, cars_snapshot
-from backend.sharing.const import DASHBOARD, MANAGE_CLIENTS, MANAGE_FLEET, car_has_active_booking
+from backend.sharing.const import BOOK, CARS, DASHBOARD, MANAGE_CLIENTS, MANAGE_FLEET, car_has_active_booking
 from backend.sharing.events import publish_car_change
 from backend.sharing.schemas import (
     BlockIn,
@@ -38,6 +39,7 @@ from backend.sharing.schemas import (
 from backend.sharing.sweeper import sweeper_ctx
 
 BOOKING = r"/api/bookings/{id:\d+}/"
+CLIENT_MANAGERS = permission(MANAGE_CLIENTS)
 CLIENT = r"/api/clients/{id:\d+}/"
 
 
@@ -54,13 +56,13 @@ async def release_user(conn: AsyncConnection, out: Outbox, user_id: int) -> None
 
 def announce_client(out: Outbox, row: Mapping[str, Any]) -> None:
     """Operators see every self-registration on `dashboard` (SPEC §4.5), whichever surface it came by."""
-    out.add("dashboard", "client.registered", profile_body(row))
+    out.add(DASHBOARD_CHANNEL, "client.registered", profile_body(row))
 
 
 def setup(app: web.Application) -> None:
     """Declare the `cars` channel, the routes, the reservation sweeper and sharing's reactions to
     fleet's passenger cars and auth's users."""
-    app[keys.CHANNELS].add(Namespace("cars", authorize=anyone, snapshot=cars_snapshot))
+    app[keys.CHANNELS].add(Namespace(CARS, authorize=anyone, snapshot=cars_snapshot))
     car_hooks = app[keys.PASSENGER_CAR_HOOKS]
     car_hooks.delete_guards.append(refuse_booked_car)
     car_hooks.changed.append(publish_car_change)
@@ -76,24 +78,24 @@ def setup(app: web.Application) -> None:
     route(app, "GET", "/api/cars", h.list_public_cars, summary="Free cars (public, no auth)", tag="sharing",
           query=PublicCarsQuery, response=PublicCarList)
     add("POST", "/api/bookings/", h.create_booking, "Reserve a car", body=BookingIn, response=BookingOut,
-        status=201, auth="can_book_cars")
+        status=201, auth=permission(BOOK))
     add("GET", "/api/bookings/", h.list_bookings, "Own bookings (operators: all)", query=BookingsQuery,
-        response=BookingPage, auth="user")
-    add("GET", BOOKING, h.get_booking, "One booking", response=BookingOut, auth="user")
-    add("POST", BOOKING + "start/", h.start_booking, "Start the trip", response=BookingOut, auth="user")
+        response=BookingPage, auth=USER)
+    add("GET", BOOKING, h.get_booking, "One booking", response=BookingOut, auth=USER)
+    add("POST", BOOKING + "start/", h.start_booking, "Start the trip", response=BookingOut, auth=USER)
     add("POST", BOOKING + "finish/", h.finish_booking, "Finish the trip", body=FinishIn, response=BookingOut,
-        auth="user")
-    add("POST", BOOKING + "cancel/", h.cancel_booking, "Cancel a reservation", response=BookingOut, auth="user")
+        auth=USER)
+    add("POST", BOOKING + "cancel/", h.cancel_booking, "Cancel a reservation", response=BookingOut, auth=USER)
     add("GET", "/api/operator/cars/", h.list_operator_cars, "Every car with its booking and client",
-        query=OperatorCarsQuery, response=OperatorCarPage, auth=f"{MANAGE_FLEET}|{DASHBOARD}")
+        query=OperatorCarsQuery, response=OperatorCarPage, auth=permission(MANAGE_FLEET, DASHBOARD))
     add("POST", r"/api/operator/cars/{id:\d+}/state/", h.set_car_state, "Maintenance or available",
-        body=CarStateIn, response=OperatorCarOut, auth=MANAGE_FLEET)
+        body=CarStateIn, response=OperatorCarOut, auth=permission(MANAGE_FLEET))
     add("GET", "/api/clients/", h.list_clients, "Clients by status and role", query=ClientsQuery,
-        response=ClientPage, auth=MANAGE_CLIENTS)
+        response=ClientPage, auth=CLIENT_MANAGERS)
     add("POST", CLIENT + "approve/", h.approve_client, "Approve a client", response=ClientOut,
-        auth=MANAGE_CLIENTS)
+        auth=CLIENT_MANAGERS)
     add("POST", CLIENT + "block/", h.block_client, "Block a client", body=BlockIn, response=ClientOut,
-        auth=MANAGE_CLIENTS)
+        auth=CLIENT_MANAGERS)
     add("POST", CLIENT + "unblock/", h.unblock_client, "Unblock a client", response=ClientOut,
-        auth=MANAGE_CLIENTS)
-    add("DELETE", CLIENT, h.delete_client, "Delete a client (soft)", status=204, auth=MANAGE_CLIENTS)
+        auth=CLIENT_MANAGERS)
+    add("DELETE", CLIENT, h.delete_client, "Delete a client (soft)", status=204, auth=CLIENT_MANAGERS)

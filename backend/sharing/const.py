@@ -7,6 +7,8 @@ from typing import Final
 from backend.errors import ApiError, conflict, field_error, forbidden
 from backend.principal import Permission
 
+CARS: Final = "cars"                   # the public channel of free cars (SPEC §4.5)
+
 CAR_NOT_AVAILABLE: Final = "car_not_available"
 ACTIVE_BOOKING_EXISTS: Final = "active_booking_exists"
 INVALID_TRANSITION: Final = "invalid_transition"

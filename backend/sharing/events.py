@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from backend.realtime.bus import Bus, Outbox
+from backend.realtime.names import DASHBOARD, user_channel
+from backend.sharing.const import CARS
 from backend.sharing.schemas import car_view, public_view
 
 PUBLIC_FIELDS = ("brand", "model", "fuel_level", "tariff_per_minute")
@@ -21,24 +23,24 @@ def bookable(car: Mapping[str, Any]) -> bool:
 
 def car_changed(out: Outbox, after: Mapping[str, Any], before: Mapping[str, Any] | None = None) -> None:
     """Queue the events of one car's change; without `before`, `cars` gets an upsert or a removal."""
-    out.add("dashboard", "car.updated", car_view(after))
+    out.add(DASHBOARD, "car.updated", car_view(after))
     now_free = bookable(after)
     was_free = bookable(before) if before is not None else None
     if now_free and was_free and before is not None:
         if (before["lat"], before["lon"]) != (after["lat"], after["lon"]):
-            out.add("cars", "car.moved", public_view(after))
+            out.add(CARS, "car.moved", public_view(after))
         elif any(before[name] != after[name] for name in PUBLIC_FIELDS):
-            out.add("cars", "car.available", public_view(after))     # same car, new details: an upsert
+            out.add(CARS, "car.available", public_view(after))     # same car, new details: an upsert
     elif now_free:
-        out.add("cars", "car.available", public_view(after))
+        out.add(CARS, "car.available", public_view(after))
     elif was_free is not False:
-        out.add("cars", "car.unavailable", {"id": after["id"]})
+        out.add(CARS, "car.unavailable", {"id": after["id"]})
 
 
 def booking_changed(out: Outbox, event: str, booking: dict[str, Any]) -> None:
     """Queue booking.<event> for operators and for the booking's user (SPEC §4.5)."""
-    out.add("dashboard", f"booking.{event}", booking)
-    out.add(f"user:{booking['user']}", f"booking.{event}", booking)
+    out.add(DASHBOARD, f"booking.{event}", booking)
+    out.add(user_channel(booking['user']), f"booking.{event}", booking)
 
 
 async def publish_car_change(bus: Bus, after: Mapping[str, Any],

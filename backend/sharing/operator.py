@@ -17,6 +17,7 @@ from backend.errors import field_error, not_found
 from backend.fleet.tables import passenger_cars as car_table
 from backend.principal import Principal
 from backend.realtime.bus import Bus
+from backend.realtime.names import DASHBOARD as DASHBOARD_CHANNEL
 from backend.sharing import bookings, cars
 from backend.sharing.bookings import Page
 from backend.sharing.const import DASHBOARD, MANAGE_CLIENTS, car_has_active_booking
@@ -109,7 +110,7 @@ async def change_client(app: web.Application, user_id: int, action: str,
             await app[keys.USER_LIFECYCLE].ended_in(conn, out, user_id)
         view = client_view(updated)
         if updated != row:
-            out.add("dashboard", f"client.{EVENTS[action]}", view)
+            out.add(DASHBOARD_CHANNEL, f"client.{EVENTS[action]}", view)
     if action == "block":
         # After the commit: from now on the auth middleware refuses the user anyway (SPEC §2.1);
         # this also ends their refresh tokens and cookie sessions and closes their sockets.
@@ -123,5 +124,5 @@ async def delete_client(app: web.Application, user_id: int) -> None:
         if await clients.lock_client(conn, user_id) is None:
             raise not_found()
         await app[keys.USER_LIFECYCLE].ended_in(conn, out, user_id)
-        out.add("dashboard", "client.deleted", client_view(await clients.soft_delete_client(conn, user_id)))
+        out.add(DASHBOARD_CHANNEL, "client.deleted", client_view(await clients.soft_delete_client(conn, user_id)))
     await revoke_user_sessions(app, user_id)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, RootModel, field_validator
 
-from backend.api.crud import BIGINT_MAX, ListQuery
-from backend.api.types import q3
+from backend.api.pagination import ListQuery, Page
+from backend.api.types import BIGINT_MAX, q3
 from backend.auth.schemas import ProfileOut
 from backend.fleet.schemas import Latitude, Litres, Longitude, PassengerCarOut
-
-T = TypeVar("T")
 
 
 class PublicCar(BaseModel):
@@ -127,15 +125,6 @@ class BookingsQuery(ListQuery):
     status: BookingStatus | None = None
     user: Ref | None = None
     car: Ref | None = None
-
-
-class Page(BaseModel, Generic[T]):
-    """The DRF list body of every paginated /api/* list (SPEC §2.4)."""
-
-    count: int
-    next: str | None
-    previous: str | None
-    results: list[T]
 
 
 # ---- operator view of cars (SPEC §4.2, §11.15) -----------------------------------------------------

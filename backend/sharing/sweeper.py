@@ -6,51 +6,38 @@ of instances can sweep at once and each reservation expires, and is announced, e
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator
-
 from aiohttp import web
 from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend import keys
+from backend.realtime.bus import Bus
 from backend.sharing.bookings import expire_due
-
-log = logging.getLogger("backend.sharing.sweeper")
+from backend.tasks import Step, drain, periodic
 
 BATCH = 100
-MIN_INTERVAL = 0.01        # SWEEP_INTERVAL=0 must not turn the loop into a busy spin
 
 
-async def sweep(app: web.Application, expired: Counter) -> None:
+async def sweep(db: AsyncEngine, bus: Bus, expired: Counter) -> None:
     """One pass: expire batches until fewer than a full batch was due."""
-    while True:
-        count = await expire_due(app[keys.DB], app[keys.BUS], BATCH)
-        expired.inc(count)
-        if count < BATCH:
-            return
+    await drain(lambda: expire_due(db, bus, BATCH), BATCH, expired.inc)
 
 
-async def _run(app: web.Application, passes: Counter, expired: Counter) -> None:
-    interval = max(app[keys.CONFIG].sweep_interval, MIN_INTERVAL)
-    while True:
-        try:
-            await sweep(app, expired)
-        except Exception:
-            # A lost database must not end the task: reservations would never expire again.
-            log.warning("reservation sweep failed", exc_info=True)
-        passes.inc()
-        await asyncio.sleep(interval)
-
-
-async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the sweeper while the app runs (after the DB and the bus are open; closed before them)."""
+def bind(app: web.Application) -> Step:
+    """The pass over this app's database and bus, counted in its metrics."""
     registry = app[keys.METRICS].registry
     passes = Counter("reservation_sweeps", "Completed passes of the reservation sweeper", registry=registry)
     expired = Counter("reservations_expired", "Reservations this instance expired", registry=registry)
-    task = asyncio.create_task(_run(app, passes, expired), name="reservation-sweeper")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    db, bus = app[keys.DB], app[keys.BUS]
+
+    async def step() -> None:
+        try:
+            await sweep(db, bus, expired)
+        finally:
+            passes.inc()            # a failed pass is a pass too: tests wait on this count
+
+    return step
+
+
+# Runs after the DB and the bus are open and stops before they close (sharing.setup appends it).
+sweeper_ctx = periodic("reservation-sweeper", lambda app: app[keys.CONFIG].sweep_interval, bind)

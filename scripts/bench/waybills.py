@@ -140,7 +140,6 @@ async def bench_domain(drivers: int, per_driver: int) -> Results:
 
     from sqlalchemy import insert, select
 
-    from backend.principal import Principal
     from backend.auth.tables import roles, users
     from backend.db import make_engine, transaction
     from backend.embedded import EmbeddedPostgres
@@ -148,6 +147,7 @@ async def bench_domain(drivers: int, per_driver: int) -> Results:
     from backend.fleet.kinds import PASSENGER as K
     from backend.fleet.snapshots import lock_car
     from backend.migrations import migrate
+    from backend.principal import Principal
 
     results: Results = []
 

@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/bench/ws_fanout.py                     # N = 1000, 5000, 10000
     .venv/bin/python scripts/bench/ws_fanout.py -n 10000 --peer rawframe
+    .venv/bin/python scripts/bench/ws_fanout.py -n 10000 --streams --recovery 200   # SPEC §12.5 figures
 
 It starts PostgreSQL and Redis (embedded ones unless DATABASE_URL / REDIS_URL are set; Redis
 is pinned to CPU 1), creates an admin, then two instances of the real app: A (measured) pinned
@@ -19,6 +20,7 @@ subscription also reads the free-cars snapshot, as a real client's would.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -42,6 +44,8 @@ RESULTS = ROOT / "scripts" / "bench" / "results"
 ADMIN_LOGIN, ADMIN_PASSWORD = "bench_admin", "bench-admin-password-1"
 PORT_A, PORT_B = 8080, 8081
 PEER_A, PEER_B = 8101, 8102
+STREAM_CHANNEL, PLAIN_CHANNEL = "bench", "benchplain"
+RECOVERED = 100             # events missed by each recovering subscriber (SPEC §12.5)
 STANDARD = ["-w", "2", "-m", "100", "--rate", "5", "--burst-events", "50", "--idle-timeout", "5",
             "--max-drain", "120", "--settle", "2"]
 
@@ -53,11 +57,20 @@ def serve(port: int) -> None:
     import uvloop
     from aiohttp import web
 
+    from backend import keys
     from backend.app import create_app
     from backend.config import Config
+    from backend.realtime.channels import Namespace
+
+    async def anyone(db: Any, principal: Any, rest: str) -> bool:
+        return True
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = create_app(Config.from_env())
+    # Two public channels alike but for SPEC §12: `bench` is a stream (offsets, history), `benchplain`
+    # the plain fan-out of §8 — the same build, measured side by side (SPEC §12.5).
+    app[keys.CHANNELS].add(Namespace(STREAM_CHANNEL, authorize=anyone))
+    app[keys.CHANNELS].add(Namespace(PLAIN_CHANNEL, authorize=anyone, stream=False))
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, backlog=1024, print=None, shutdown_timeout=5)
 
 
@@ -134,8 +147,8 @@ def harness(args: argparse.Namespace, run_dir: Path, *, target: str, label: str,
 
 
 def run(args: argparse.Namespace) -> None:
-    from backend.embedded_share import services
     from backend.config import Config
+    from backend.embedded_share import services
 
     raise_fd_limit()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -166,20 +179,72 @@ def run(args: argparse.Namespace) -> None:
         peer = [sys.executable, str(HARNESS_DIR / "peers" / "aiohttp_bare.py"), "--redis", ready.redis_url,
                 "--mode", args.peer or "rawframe", "--port"]
         redis_aux = [pidfile(run_dir, "redis", redis_pid)] if redis_pid else []
+        recoveries: list[tuple[int, list[float]]] = []
         for n in args.n:
             # Fresh instances for every run, as the peers were measured: RSS per connection is then
             # not flattered by memory an earlier, larger run left in the allocator.
             with pair(children, me, PORT_A, PORT_B, "/health/ready", env) as (a, b):
-                harness(args, run_dir, target="project", label="project", n=n, server_pid=a.pid,
-                        aux=[pidfile(run_dir, "project-B", b.pid), *redis_aux], env=harness_env,
-                        json_out=json_out, extra=[])
+                if args.streams:
+                    # Same instances, same run: streams on, then history off for that namespace.
+                    for label, channel in (("project:streams", STREAM_CHANNEL), ("project:history-off", PLAIN_CHANNEL)):
+                        harness(args, run_dir, target="project", label=label, n=n, server_pid=a.pid,
+                                aux=[pidfile(run_dir, "project-B", b.pid), *redis_aux], env=harness_env,
+                                json_out=json_out, extra=["--channel", channel])
+                else:
+                    harness(args, run_dir, target="project", label="project", n=n, server_pid=a.pid,
+                            aux=[pidfile(run_dir, "project-B", b.pid), *redis_aux], env=harness_env,
+                            json_out=json_out, extra=[])
+                if args.recovery:
+                    recovery_ms = asyncio.run(measure_recovery(args.recovery))
+                    print(f"recovery of {RECOVERED} events, {args.recovery} resubscribes: "
+                          f"p50 {_pct(recovery_ms, 50):.2f} ms, p99 {_pct(recovery_ms, 99):.2f} ms, "
+                          f"max {max(recovery_ms):.2f} ms", flush=True)
+                    recoveries.append((n, recovery_ms))
             if args.peer:
                 with pair(children, peer, PEER_A, PEER_B, "/stats", env) as (a, b):
                     harness(args, run_dir, target="aiohttp-bare", label=f"aiohttp-bare:{args.peer}", n=n,
                             server_pid=a.pid, aux=[pidfile(run_dir, "peer-B", b.pid), *redis_aux], env=env,
                             json_out=json_out, extra=[])
     lines = json_out.read_text().splitlines()[first_line:]
-    write_report(RESULTS / f"ws-fanout-{day}.md", [json.loads(line) for line in lines if line.strip()], args)
+    write_report(RESULTS / f"ws-fanout-{day}.md", [json.loads(line) for line in lines if line.strip()], args,
+                 recoveries)
+
+
+async def measure_recovery(trials: int) -> list[float]:
+    """Resubscribe `trials` times `RECOVERED` events behind the top of `bench` on A (published through B);
+    each figure is the time from sending `subscribe` with `since` to reading the last missed event —
+    the server's recovery plus one localhost round trip, so an upper bound of the server-side time."""
+    import aiohttp
+
+    base_a, base_b = f"http://127.0.0.1:{PORT_A}", f"http://127.0.0.1:{PORT_B}"
+    async with aiohttp.ClientSession() as http:
+        login = await http.post(f"{base_b}/api/auth/login/", json={"login": ADMIN_LOGIN, "password": ADMIN_PASSWORD})
+        auth = {"Authorization": f"Bearer {(await login.json())['access']}"}
+        for n in range(RECOVERED):
+            sent = await http.post(f"{base_b}/api/realtime/publish", headers=auth,
+                                   json={"channel": STREAM_CHANNEL, "event": "recovery", "data": {"n": n}})
+            sent.raise_for_status()
+        async with http.ws_connect(f"{base_a}/ws") as ws:
+            await ws.send_json({"type": "subscribe", "channel": STREAM_CHANNEL, "id": 0})
+            reply = await ws.receive_json()
+        since = {"offset": reply["offset"] - RECOVERED, "epoch": reply["epoch"]}
+        timings: list[float] = []
+        for trial in range(trials):
+            async with http.ws_connect(f"{base_a}/ws") as ws:
+                started = time.perf_counter()
+                await ws.send_json({"type": "subscribe", "channel": STREAM_CHANNEL, "id": trial, "since": since})
+                answer = await ws.receive_json()
+                if not answer.get("recovered"):
+                    raise SystemExit(f"recovery failed: {answer}")
+                for _ in range(RECOVERED):
+                    await ws.receive_str()
+                timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def _pct(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
 def _redis_pid(url: str) -> int | None:
@@ -204,7 +269,8 @@ def _get(run: dict[str, Any], *path: str) -> Any:
     return value
 
 
-def write_report(path: Path, runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def write_report(path: Path, runs: list[dict[str, Any]], args: argparse.Namespace,
+                 recoveries: list[tuple[int, list[float]]]) -> None:
     """A markdown table of this invocation's runs, appended to the day's file."""
     rows = ["| target | N | connect s | KB/conn | rate delivered/s | rate p50 / p99 / max ms | rate srv CPU% | "
             "rate srv µs/d | burst deliveries/s | burst p50 / p99 ms | burst srv µs/d | lost | pub errors |",
@@ -230,7 +296,12 @@ def write_report(path: Path, runs: list[dict[str, Any]], args: argparse.Namespac
             "`/api/realtime/publish` as an admin (bearer from `/api/auth/login/`) → Redis → A → clients. "
             "`cars` is the app's own public channel: each subscription also reads its snapshot of free cars "
             "(none in the bench database).",
-            "", *rows, "", "Raw JSON lines: `" + f"runs-{dt.date.today().isoformat()}.jsonl" + "`.", "", ""]
+            "", *rows, "",
+            *[f"Recovery of {RECOVERED} missed events (after the N = {n} runs), {len(ms)} resubscribes with "
+              f"`since` on A: p50 {_pct(ms, 50):.2f} ms, p99 {_pct(ms, 99):.2f} ms, max {max(ms):.2f} ms "
+              "(send of `subscribe` to the last missed event read, localhost: an upper bound of the server's time)."
+              for n, ms in recoveries],
+            "", "Raw JSON lines: `" + f"runs-{dt.date.today().isoformat()}.jsonl" + "`.", "", ""]
     with path.open("a") as out:
         out.write("\n".join(text))
     print("\n".join(text))
@@ -250,6 +321,10 @@ def main() -> None:
     serve_parser = sub.add_parser("serve", help="(internal) one app instance with the bench namespace")
     serve_parser.add_argument("--port", type=int, required=True)
     parser.add_argument("-n", type=int, action="append", help="connections (repeatable; default 1000 5000 10000)")
+    parser.add_argument("--streams", action="store_true",
+                        help="measure `bench` (streams on) and `benchplain` (history off) in the same run (SPEC §12.5)")
+    parser.add_argument("--recovery", type=int, default=0, metavar="TRIALS",
+                        help="also time TRIALS recoveries of 100 missed events (SPEC §12.5)")
     parser.add_argument("--peer", choices=["send_str", "frame", "queue", "rawframe"],
                         help="also run the bare-aiohttp peer in this mode")
     args = parser.parse_args()

@@ -48,7 +48,7 @@ def assert_style(style: str, status: int, body: Any, code: str | None = None) ->
         if "detail" in body:
             assert set(body) == {"detail", "code"} and (code is None or body["code"] == code)
         else:
-            assert status == 400 and all(isinstance(v, list) for v in body.values())
+            assert status == 400 and body and all(isinstance(v, list) for v in body.values())
     elif style == "envelope":
         assert body["data"] is None and isinstance(body["errors"], list) and body["errors"]
         assert all("message" in e for e in body["errors"])

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from backend.config import Rate
 from tests.conftest import AppFactory, UserFactory
 
 # (path, body builder, status of a plain failure): seed 001 answers 401, seed 003 answers 422.
@@ -45,7 +46,9 @@ async def test_per_account_even_from_new_addresses(make_client: AppFactory, make
 @pytest.mark.parametrize("surface", SURFACES, ids=["api", "auth"])
 async def test_per_address_across_accounts(make_client: AppFactory, make_user: UserFactory,
                                            surface: tuple[str, Any, int]) -> None:
-    client = await make_client(trust_proxy=True)
+    # LOGIN_ADDRESS_LIMIT is 50/900 by default; 5 keeps the test short (tests/auth/test_login_races.py
+    # checks the default is the looser one).
+    client = await make_client(trust_proxy=True, login_address_limit=Rate(5, 900))
     victim = await make_user()
     for number in range(5):                      # five accounts, one address
         resp = await attempt(client, surface, f"nobody{number}", "wrong-password", "10.0.3.1")
@@ -56,7 +59,8 @@ async def test_per_address_across_accounts(make_client: AppFactory, make_user: U
     assert (await attempt(client, surface, victim.login, victim.password, "10.0.3.2")).status == 200
 
 
-async def test_forwarded_for_is_ignored_unless_trusted(client: TestClient, make_user: UserFactory) -> None:
+async def test_forwarded_for_is_ignored_unless_trusted(make_client: AppFactory, make_user: UserFactory) -> None:
+    client = await make_client(login_address_limit=Rate(5, 900))
     victim = await make_user()
     for number in range(5):                      # spoofed addresses: all count against the real peer
         resp = await attempt(client, SURFACES[1], f"ghost{number}", "wrong-password", f"192.0.2.{number}")

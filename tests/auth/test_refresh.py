@@ -76,7 +76,8 @@ async def test_reuse_of_a_rotated_token_revokes_the_family(client: TestClient, m
     assert await refresh(client, first["refresh_token"]) == (401, REFUSED)
     assert await refresh(client, second["refresh_token"]) == (401, REFUSED)
     assert await me(client, second["access_token"]) == 401
-    assert all(row.revoked_at is not None for row in await family_rows(client, user.id))
+    rows = await family_rows(client, user.id)
+    assert rows and all(row.revoked_at is not None for row in rows)
     # Another family (another device) is not touched.
     other = await login(client, user)
     assert (await refresh(client, other["refresh_token"]))[0] == 200
@@ -94,7 +95,8 @@ async def test_concurrent_refresh_on_two_instances(two_apps: tuple[TestClient, T
     # The race counts as reuse: the winner's new pair is revoked with the family.
     assert (await refresh(a, winner["refresh_token"]))[0] == 401
     assert await me(b, winner["access_token"]) == 401
-    assert all(row.revoked_at is not None for row in await family_rows(a, user.id))
+    rows = await family_rows(a, user.id)
+    assert rows and all(row.revoked_at is not None for row in rows)
 
 
 async def test_unknown_and_malformed_tokens(client: TestClient) -> None:
@@ -120,7 +122,8 @@ async def test_password_change_by_raw_sql_kills_refresh(client: TestClient, make
     await set_password_hash(client.app[keys.CONFIG], user.id, "brand-new-pass-2")
     status, body = await refresh(client, token)
     assert status == 401 and body["code"] == "password_changed"
-    assert all(row.revoked_at is not None for row in await family_rows(client, user.id))
+    rows = await family_rows(client, user.id)
+    assert rows and all(row.revoked_at is not None for row in rows)
 
 
 async def test_blocked_and_deleted_users_cannot_refresh(client: TestClient, make_user: UserFactory) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from backend.callup.tables import orders, transitions
 from backend.config import Config
 from backend.db import make_engine, read
 from tests.realtime.conftest import event_of
+from tests.support import eventually
 
 
 @dataclass(frozen=True)
@@ -103,13 +103,11 @@ async def count_orders(client: TestClient) -> int:
 
 async def wait_for_status(client: TestClient, order_id: str, status: str) -> None:
     """Poll the order until it reaches `status`: a wait for a condition (bounded, ~5 s), never a fixed sleep."""
-    last = None
-    for _ in range(250):
+    async def reached() -> None:
         last = (await order_row(client, order_id))["status"]
-        if last == status:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"order {order_id} stayed {last}, expected {status}")
+        assert last == status, f"order {order_id} stayed {last}, expected {status}"
+
+    await eventually(reached)
 
 
 def error_of(payload: dict[str, Any]) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from tests.callup.conftest import (
     wait_for_status,
 )
 from tests.realtime.conftest import subscribe
+from tests.support import eventually
 
 
 async def test_simulated_call_reaches_an_app_socket_on_another_instance(two_apps, app_a: TestApp) -> None:
@@ -83,11 +84,10 @@ async def test_http_provider_posts_the_call_then_the_callback_completes_it(make_
     assert asked["body"] == {"order_id": order["id"], "phone": "79001234567",
                              "caller": order["cid"]["prefix"] + order["code"]["value"]}
     await wait_for_status(client, order["id"], "calling")
-    for _ in range(250):                                              # the id is stored right after the POST
-        if (await order_row(client, order["id"]))["provider_call_id"] == "prov-42":
-            break
-        await asyncio.sleep(0.02)
-    assert (await order_row(client, order["id"]))["provider_call_id"] == "prov-42"
+    async def call_id_stored() -> None:                              # the id is stored right after the POST
+        assert (await order_row(client, order["id"]))["provider_call_id"] == "prov-42"
+
+    await eventually(call_id_stored)
     resp = await signed_event(client, {"order_id": order["id"], "status": "called", "reason": "answered"})
     assert await resp.json() == {"data": {"applied": True, "status": "called"}, "errors": None}
     assert await statuses(client, order["id"]) == ["created", "calling", "called"]

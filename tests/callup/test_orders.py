@@ -123,7 +123,8 @@ async def test_v1_routes_are_documented(client: TestClient) -> None:
     for path in ("/v1/orders", "/v1/orders/{order_id}", "/v1/auth/{order_id}/{order_code}", "/v1/apps/me",
                  "/v1/provider/events", "/api/callup/apps/", "/api/callup/apps/{id}/rotate-token/"):
         assert path in spec["paths"], path
-    assert all(re.fullmatch(r"[A-Za-z0-9._-]+", name) for name in spec["components"]["schemas"])
+    schemas = spec["components"]["schemas"]
+    assert schemas and all(re.fullmatch(r"[A-Za-z0-9._-]+", name) for name in schemas)
 
 
 def test_bad_caller_prefixes_fail_at_start(config) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp.test_utils import TestClient
 
 from tests.chat.conftest import events_before, open_chat, send, socket, subscribe
@@ -54,6 +56,10 @@ async def test_the_chat_channel_is_for_members_only(client: TestClient, alice: T
                           (alice, f"chat:0{chat['id']}")):
         async with socket(client, user) as ws:
             reply = await subscribe(ws, channel)
-            assert (reply["type"], reply["code"]) == ("error", "forbidden"), (user, channel)
+            # A name that is no chat id at all is unknown (the namespace declares its shape);
+            # a well-formed id the user may not read is forbidden.
+            assert reply["type"] == "error" and reply["code"] in ("forbidden", "unknown_channel"), (user, channel)
+            if re.fullmatch(r"chat:[1-9][0-9]{0,18}", channel):
+                assert reply["code"] == "forbidden", (user, channel)
     async with socket(client, bob) as ws:
         assert (await subscribe(ws, f"chat:{chat['id']}"))["type"] == "subscribed"

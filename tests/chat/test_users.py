@@ -169,7 +169,7 @@ async def test_search_by_username(client: TestClient, make_user: UserFactory, al
     names = [u["username"] for u in (await (await client.get("/users/MART", headers=alice.headers)).json())["users"]]
     assert names[:2] == ["Marta", "martin"] and set(names) == {"Marta", "martin", "amart"}  # prefix first
     found = (await (await client.get("/users/mart", headers=alice.headers)).json())["users"]
-    assert all(u["email"] is None and u["phone"] is None for u in found)
+    assert found and all(u["email"] is None and u["phone"] is None for u in found)
     underscore = await (await client.get("/users/x_y", headers=alice.headers)).json()
     assert [u["username"] for u in underscore["users"]] == ["x_y"]        # `_` is no wildcard
     percent = await (await client.get("/users/%25", headers=alice.headers)).json()

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from backend import keys
-from backend.realtime.channels import Namespace
+from backend.realtime.channels import ANY_REST, Namespace
 
 
 async def anyone(db: Any, principal: Any, rest: str) -> bool:
@@ -27,7 +27,7 @@ async def headlines(db: Any, rest: str) -> list[dict[str, Any]]:
 def public_channels(app: web.Application) -> None:
     """Public test namespaces, `news` with a snapshot and `plain` without (the app's own `cars` is
     tested in tests/sharing)."""
-    app[keys.CHANNELS].add(Namespace("news", authorize=anyone, snapshot=headlines))
+    app[keys.CHANNELS].add(Namespace("news", authorize=anyone, snapshot=headlines, rest=ANY_REST))
     app[keys.CHANNELS].add(Namespace("plain", authorize=anyone))
 
 

@@ -17,7 +17,7 @@ from backend import keys
 from backend.callup.tables import apps
 from backend.db import transaction
 from backend.principal import Principal
-from backend.realtime.channels import Namespace
+from backend.realtime.channels import INT_ID, Namespace
 from tests.realtime.conftest import event_of, expect_close, public_channels, subscribe
 
 
@@ -28,7 +28,7 @@ async def only_that_app(db: Any, principal: Principal | None, rest: str) -> bool
 
 def with_app_feed(app: web.Application) -> None:
     public_channels(app)
-    app[keys.CHANNELS].add(Namespace("feed", authorize=only_that_app))
+    app[keys.CHANNELS].add(Namespace("feed", authorize=only_that_app, rest=INT_ID))
 
 
 async def create_app_row(client: TestClient) -> tuple[int, str]:

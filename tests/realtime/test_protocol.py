@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import pytest
 
 from backend import keys
 from tests.realtime.conftest import subscribe
+from tests.support import eventually
 
 
 async def test_anonymous_may_subscribe_public_channel_with_snapshot(rt_client) -> None:
     client = await rt_client()
     async with client.ws_connect("/ws") as ws:
         reply = await subscribe(ws, "news", 7)
-        assert reply == {"type": "subscribed", "channel": "news", "id": 7, "snapshot": [{"id": 1}, {"id": 2}]}
+        # A stream channel's reply also says where its stream stands (SPEC §12.1).
+        assert reply == {"type": "subscribed", "channel": "news", "id": 7, "snapshot": [{"id": 1}, {"id": 2}],
+                         "offset": 0, "epoch": reply["epoch"]}
+        assert isinstance(reply["epoch"], str) and reply["epoch"]
         reply = await subscribe(ws, "plain", 8)
-        assert reply == {"type": "subscribed", "channel": "plain", "id": 8}
+        assert reply == {"type": "subscribed", "channel": "plain", "id": 8, "offset": 0, "epoch": reply["epoch"]}
 
 
 async def test_anonymous_may_not_subscribe_dashboard_or_user(rt_client) -> None:
@@ -175,8 +177,5 @@ async def test_dead_peer_is_dropped_by_the_heartbeat(rt_client) -> None:
         while (message := await ws.receive(timeout=5)).type is aiohttp.WSMsgType.PING:
             pass
         assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-    for _ in range(100):
-        if not hub.connections:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: not hub.connections)
     assert not hub.connections and hub.local_count("news") == 0

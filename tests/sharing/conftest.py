@@ -97,12 +97,3 @@ async def frames_until(ws: aiohttp.ClientWebSocketResponse, event: str) -> list[
         while (frame := await ws.receive_json()).get("event") != event:
             seen.append(frame)
     return seen
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    """Wait, bounded by WAIT, for a condition another task makes true (a poll: it has no event)."""
-    async with asyncio.timeout(WAIT):
-        while True:
-            if predicate():
-                return
-            await asyncio.sleep(0.01)

@@ -12,6 +12,7 @@ from backend.db import read
 from backend.sharing.tables import bookings
 from tests.conftest import TestUser, UserFactory
 from tests.sharing.conftest import CarFactory, act, book, booked, car_row
+from tests.support import eventually
 
 
 async def test_ten_clients_one_car_two_instances_exactly_one_wins(
@@ -84,10 +85,9 @@ async def test_the_unique_index_settles_what_the_checks_cannot_see(
 async def until_blocked_on_a_lock(client: TestClient) -> None:
     query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                  " AND wait_event_type = 'Lock'")
-    deadline = asyncio.get_running_loop().time() + 5
-    while True:
+
+    async def waiting() -> None:
         async with read(client.app[keys.DB]) as conn:
-            if (await conn.execute(query)).scalar_one():
-                return
-        assert asyncio.get_running_loop().time() < deadline, "the reservation never waited"
-        await asyncio.sleep(0.01)
+            assert (await conn.execute(query)).scalar_one(), "the reservation never waited"
+
+    await eventually(waiting, interval=0.01)

@@ -9,7 +9,8 @@ from aiohttp.test_utils import TestClient
 from backend import keys
 from tests.conftest import AppFactory, TestUser, UserFactory
 from tests.realtime.conftest import next_event
-from tests.sharing.conftest import add_car, book, car_row, frames_until, subscribe, until
+from tests.sharing.conftest import add_car, book, car_row, frames_until, subscribe
+from tests.support import eventually
 
 
 def passes(client: TestClient) -> float:
@@ -39,7 +40,7 @@ async def test_two_sweepers_expire_a_reservation_exactly_once(make_client: AppFa
         # Both sweepers complete two more passes; a second expiry would have been published by then,
         # and Redis delivers it before the marker published after them.
         seen = {app: passes(app) for app in (a, b)}
-        await until(lambda: all(passes(app) >= seen[app] + 2 for app in (a, b)))
+        await eventually(lambda: all(passes(app) >= seen[app] + 2 for app in (a, b)))
         await a.app[keys.BUS].publish("dashboard", "test.marker", {})
         later = await frames_until(ws, "test.marker")
     names = [(f["channel"], f["event"]) for f in later]
@@ -58,7 +59,7 @@ async def test_the_sweeper_leaves_trips_and_live_reservations_alone(
     user = await make_user(role="client")
     assert (await book(app, user, car["id"])).status == 201
     seen = passes(app)
-    await until(lambda: passes(app) >= seen + 3)
+    await eventually(lambda: passes(app) >= seen + 3)
     assert (await car_row(app, car["id"]))["state"] == "reserved"
     assert expired(app) == 0
 

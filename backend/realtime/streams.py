@@ -1,0 +1,209 @@
+"""Channel streams (SPEC §12.1): offsets, epochs and bounded history, assigned by Redis with the publish.
+
+Every key of a channel and its pub/sub name share one hash tag (`{<prefix>rt:chat:5}`), so on a
+Redis Cluster a channel's script, its history and its sharded pub/sub live on one shard (§13.1).
+
+    {tag}:m   hash  e = epoch, o = last offset      (kept STREAM_META_TTL past the last publish)
+    {tag}:h   stream, entry id `<offset>-0`, fields t = publish time (ms), f = the event frame
+    {tag}:i:* idempotency records of POST /api/realtime/publish (SPEC §8.5)
+
+A stream event travels on pub/sub as `<offset> <epoch> <frame>`; an ephemeral one as the bare
+frame (it starts with `{`). The frame already holds its `"offset"`, so the hub still writes one
+prebuilt frame to every local subscriber and recovery replays byte-identical frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from backend.realtime.const import STREAM_META_TTL
+
+# One round trip per publish, one order for every instance: the offset, the history entry, the
+# idempotency record and the PUBLISH happen together or not at all (a Redis script is atomic).
+PUBLISH_LUA = """
+-- KEYS[1] meta hash, KEYS[2] history stream, KEYS[3] idempotency record (optional)
+-- ARGV[1] frame (a JSON object without its offset), ARGV[2] pub/sub name, ARGV[3] 1 = stream, 0 = ephemeral
+-- ARGV[4] history size, ARGV[5] history ttl ms, ARGV[6] meta ttl ms, ARGV[7] epoch if none exists
+-- ARGV[8] now ms, ARGV[9] idempotency ttl ms, ARGV[10] result remembered with the record
+if KEYS[3] then
+  local seen = redis.call("GET", KEYS[3])
+  if seen then return {0, seen} end
+end
+local offset, epoch, message = 0, "", ARGV[1]
+if ARGV[3] == "1" then
+  epoch = redis.call("HGET", KEYS[1], "e")
+  if not epoch then
+    -- Keys found missing (first publish, expiry, a flushed Redis): a new epoch, and no history
+    -- of an older epoch may be served under it.
+    epoch = ARGV[7]
+    redis.call("DEL", KEYS[2])
+    redis.call("HSET", KEYS[1], "e", epoch, "o", 0)
+  end
+  offset = redis.call("HINCRBY", KEYS[1], "o", 1)
+  local frame = string.sub(ARGV[1], 1, -2) .. ',"offset":' .. offset .. '}'
+  redis.call("XADD", KEYS[2], "MAXLEN", ARGV[4], offset .. "-0", "t", ARGV[8], "f", frame)
+  redis.call("PEXPIRE", KEYS[2], ARGV[5])
+  redis.call("PEXPIRE", KEYS[1], ARGV[6])
+  message = offset .. " " .. epoch .. " " .. frame
+end
+local receivers = redis.call("PUBLISH", ARGV[2], message)
+if KEYS[3] then
+  redis.call("SET", KEYS[3], offset .. " " .. epoch .. " " .. ARGV[10], "PX", ARGV[9])
+end
+return {1, offset, epoch, receivers}
+"""
+
+# The epoch, the top offset and the history after `since`, read at one instant.
+READ_LUA = """
+-- KEYS[1] meta hash, KEYS[2] history stream
+-- ARGV[1] epoch if none exists, ARGV[2] meta ttl ms, ARGV[3] since ("" = the latest ARGV[4]), ARGV[4] count
+local epoch = redis.call("HGET", KEYS[1], "e")
+if not epoch then
+  epoch = ARGV[1]
+  redis.call("DEL", KEYS[2])
+  redis.call("HSET", KEYS[1], "e", epoch, "o", 0)
+  redis.call("PEXPIRE", KEYS[1], ARGV[2])
+  return {epoch, 0, {}}
+end
+local top = tonumber(redis.call("HGET", KEYS[1], "o"))
+local count = tonumber(ARGV[4])
+local since
+if ARGV[3] == "" then since = math.max(top - count, 0) else since = tonumber(ARGV[3]) end
+if count <= 0 or since < 0 or since >= top then return {epoch, top, {}} end
+return {epoch, top, redis.call("XRANGE", KEYS[2], (since + 1) .. "-0", "+", "COUNT", count)}
+"""
+
+
+def new_epoch() -> str:
+    """A short random epoch; a fresh one per call, since a reused one would pass off new offsets as old."""
+    return secrets.token_urlsafe(6)
+
+
+def split_live(payload: bytes) -> tuple[int | None, bytes | None, bytes]:
+    """(offset, epoch, frame) of a pub/sub message; offset and epoch are None for an ephemeral event."""
+    if payload[:1] == b"{":
+        return None, None, payload
+    first = payload.index(b" ")
+    second = payload.index(b" ", first + 1)
+    return int(payload[:first]), payload[first + 1:second], payload[second + 1:]
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What one publish did: its offset and epoch (0 and "" when ephemeral), or the remembered result."""
+
+    offset: int
+    epoch: str
+    receivers: int
+    first: bool = True                  # False: an idempotency record answered, nothing was published
+    remembered: str = ""                # the result the first publish stored with its record
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A channel's epoch and top offset, and the history frames read after some offset."""
+
+    epoch: str
+    top: int
+    since: int | None = None
+    frames: list[bytes] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    recovered: bool = False             # `frames` are every event after `since`, nothing lost
+
+
+class Streams:
+    """The publish script and the history reads of every stream channel."""
+
+    def __init__(self, redis: Redis, name: Callable[[str], str], *, history_size: int, history_ttl: float) -> None:
+        self._redis = redis
+        self._name = name                         # the bus's channel → Redis name mapping (the hash tag)
+        self.history_size = history_size
+        self.history_ttl = history_ttl
+        self._publish = redis.register_script(PUBLISH_LUA)
+        self._read = redis.register_script(READ_LUA)
+
+    def keys(self, channel: str) -> tuple[str, str]:
+        """The meta hash and the history stream of `channel` (same hash tag as its pub/sub name)."""
+        tag = self._name(channel)
+        return tag + ":m", tag + ":h"
+
+    def idempotency_key(self, channel: str, event: str, key: str) -> str:
+        """A publish's idempotency record, bound to its channel (hash tag) and event (digest)."""
+        digest = hashlib.sha256(f"{event}\0{key}".encode()).hexdigest()[:32]
+        return f"{self._name(channel)}:i:{digest}"
+
+    async def publish(self, channel: str, frame: bytes, *, stream: bool, idempotency: tuple[str, float, str] | None
+                      = None) -> Published:
+        """Run the publish script; `idempotency` = (record key, ttl seconds, result to remember).
+
+        Raises Redis errors: the caller decides whether a lost event fails its request.
+        """
+        meta, history = self.keys(channel)
+        keys = [meta, history]
+        ttl, remember = 0.0, ""
+        if idempotency is not None:
+            record, ttl, remember = idempotency
+            keys.append(record)
+        result = await self._publish(keys=keys, args=[
+            frame, self._name(channel), 1 if stream else 0, self.history_size, _ms(self.history_ttl),
+            _ms(STREAM_META_TTL), new_epoch(), int(time.time() * 1000), _ms(ttl), remember])
+        if int(result[0]) == 0:
+            offset, epoch, remembered = _text(result[1]).split(" ", 2)
+            return Published(int(offset), epoch, 0, first=False, remembered=remembered)
+        return Published(int(result[1]), _text(result[2]), int(result[3]))
+
+    async def read(self, channel: str, since: int | None = None, epoch: str | None = None,
+                   limit: int | None = None) -> Position:
+        """The channel's position and, with `since`, the history after it (at most `limit` events).
+
+        `recovered` is true only when the epoch is `epoch` and the history still holds every event
+        from since + 1 (or nothing was missed): never when something was lost.
+        """
+        count = self.history_size if limit is None else limit
+        meta, history = self.keys(channel)
+        raw_epoch, raw_top, entries = await self._read(keys=[meta, history], args=[
+            new_epoch(), _ms(STREAM_META_TTL), "" if since is None else since, count])
+        current, top = _text(raw_epoch), int(raw_top)
+        oldest = (time.time() - self.history_ttl) * 1000
+        held = []                      # (offset, frame) of entries younger than HISTORY_TTL
+        for entry_id, fields in entries:
+            values = _fields(fields)
+            # HISTORY_TTL bounds each event's age, not only the key's idle time.
+            if int(values[b"t"]) >= oldest:
+                held.append((int(_text(entry_id).partition("-")[0]), values[b"f"]))
+        offsets = [offset for offset, _ in held]
+        frames = [frame for _, frame in held]
+        if since is None:
+            return Position(current, top, None, frames, offsets, False)
+        if epoch != current or since > top:
+            return Position(current, top, since)
+        complete = since == top or (bool(offsets) and offsets[0] == since + 1)
+        if not complete:
+            return Position(current, top, since)
+        return Position(current, top, since, frames, offsets, True)
+
+
+def _fields(fields: object) -> dict[bytes, bytes]:
+    """A stream entry's fields (redis-py gives a flat list or a dict depending on the protocol)."""
+    if isinstance(fields, dict):
+        return {_bytes(k): _bytes(v) for k, v in fields.items()}
+    items = list(fields)  # type: ignore[call-overload]
+    return {_bytes(items[i]): _bytes(items[i + 1]) for i in range(0, len(items), 2)}
+
+
+def _bytes(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

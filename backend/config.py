@@ -137,6 +137,7 @@ class Config:
     database_url: str | None = None
     redis_url: str | None = None
     redis_prefix: str = ""
+    redis_cluster: bool = False       # REDIS_URL names any node of a Redis Cluster (SPEC §13.1)
     db_pool_size: int = 10
     db_max_overflow: int = 10
     max_body: int = 1 << 20
@@ -184,10 +185,14 @@ class Config:
         provider = env.get("CALLUP_PROVIDER", "simulated")
         if provider not in {"simulated", "http"}:
             raise ConfigError("CALLUP_PROVIDER must be simulated or http")
+        if _bool(env, "REDIS_CLUSTER", False) and not env.get("REDIS_URL"):
+            # The embedded Valkey started without REDIS_URL is one plain server, never a cluster.
+            raise ConfigError("REDIS_CLUSTER=true needs REDIS_URL (any node of the cluster)")
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("REDIS_PREFIX", ""),
+            redis_cluster=_bool(env, "REDIS_CLUSTER", False),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10),
             max_body=_int(env, "MAX_BODY_SIZE", 1 << 20),

@@ -43,6 +43,11 @@ def field_error(field: str, message: str) -> ApiError:
     return invalid({field: [message]})
 
 
+def missing_pk(field: str, value: object) -> ApiError:
+    """400 on `field`, a body field naming a row that does not exist (or is deleted), in DRF's words."""
+    return field_error(field, f'Недопустимый первичный ключ "{value}" - объект не существует.')
+
+
 def unauthorized(message: str = "Учетные данные не были предоставлены.", code: str = "not_authenticated") -> ApiError:
     """401: no principal, or credentials that do not hold any more."""
     return ApiError(401, code, message)

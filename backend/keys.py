@@ -6,6 +6,7 @@ no domain and no layer above it (the import contracts in setup.cfg hold it to th
 
 from __future__ import annotations
 
+import collections
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
@@ -13,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     import asyncpg
     from aiohttp_session import AbstractStorage
-    from redis.asyncio import Redis
+    from redis.asyncio import Redis, RedisCluster
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from backend.auth.lifecycle import UserLifecycle
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 DB: web.AppKey[AsyncEngine] = web.AppKey("db")
 HOT_DB: web.AppKey[asyncpg.Pool] = web.AppKey("hot_db")     # raw asyncpg, only for backend.db.compiled() hot reads
-REDIS: web.AppKey[Redis] = web.AppKey("redis")
+REDIS: web.AppKey[Redis | RedisCluster] = web.AppKey("redis")   # a cluster with REDIS_CLUSTER
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")   # set once by the auth middleware; absent = anonymous
@@ -41,12 +44,15 @@ INSTANCE: web.AppKey[str] = web.AppKey("instance")                   # unique pe
 CONNECTION_COUNT: web.AppKey[Callable[[], int]] = web.AppKey("connection_count")   # set by realtime
 ENDPOINTS: web.AppKey[list] = web.AppKey("endpoints")                # backend.api.routing.Endpoint records
 OPENAPI_CACHE: web.AppKey[dict] = web.AppKey("openapi_cache")        # built on first request, routes are frozen then
+ASYNCAPI_CACHE: web.AppKey[dict] = web.AppKey("asyncapi_cache")      # likewise, for /asyncapi.json
+OPS_SAMPLES: web.AppKey[collections.deque] = web.AppKey("ops_samples")  # backend.ops.stats: recent counter samples
 
 # Injected by auth so the layers below it (realtime) resolve credentials without importing auth:
 # a request's sessid into a principal (or None), and an access token into a principal (or ApiError).
 SESSION_RESOLVER: web.AppKey[Callable[[web.Request], Awaitable[Principal | None]]] = web.AppKey("session_resolver")
 TOKEN_RESOLVER: web.AppKey[Callable[[web.Application, str], Awaitable[Principal]]] = web.AppKey("token_resolver")
 SESSION_STORAGE: web.AppKey[AbstractStorage] = web.AppKey("session_storage")   # backend.auth.sessions
+PASSWORD_POOL: web.AppKey[ThreadPoolExecutor] = web.AppKey("password_pool")     # argon2's threads (auth.passwords)
 # Injected by callup: an X-Application-Token into a principal (auth's middleware calls it).
 APP_TOKEN_RESOLVER: web.AppKey[Callable[[web.Application, str], Awaitable[Principal]]] = \
     web.AppKey("app_token_resolver")

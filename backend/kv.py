@@ -1,11 +1,18 @@
-"""The Redis client: its cleanup context and the key prefix every Redis name goes through."""
+"""The Redis client: its cleanup context and the key prefix every Redis name goes through.
+
+With REDIS_CLUSTER the client is a `RedisCluster` (REDIS_URL names any node; the others are
+discovered). Every caller stays slot-safe by construction: a script's keys share one hash tag,
+several keys of different slots are read with `get_many` (never a bare MGET), and multi-key
+DEL and non-transactional pipelines are split per node by the cluster client itself (SPEC §13.1).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from backend import keys
@@ -14,10 +21,29 @@ from backend import keys
 # a socket torn down mid-command can surface as a bare OSError).
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
+# The app's client: one server or a cluster; both speak the same commands for what the app uses.
+KV = Redis | RedisCluster
 
-def make_redis(url: str) -> Redis:
+
+def make_redis(url: str, *, cluster: bool = False) -> KV:
     """A client with short timeouts, so a lost Redis degrades requests instead of hanging them."""
+    if cluster:
+        # require_full_coverage=False: while one shard is down, the others keep serving their slots.
+        return RedisCluster.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15,
+                                     require_full_coverage=False)
     return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)
+
+
+def is_cluster(redis: KV) -> bool:
+    return isinstance(redis, RedisCluster)
+
+
+async def get_many(redis: KV, *names: str) -> list[Any]:
+    """GET of several keys in one round trip per node: one MGET on a single Redis; on a cluster,
+    where an MGET across slots fails with CROSSSLOT, one MGET per slot (redis-py groups them)."""
+    if isinstance(redis, RedisCluster):
+        return await redis.mget_nonatomic(list(names))
+    return await redis.mget(names)
 
 
 def redis_key(app: web.Application, *parts: str | int) -> str:
@@ -27,10 +53,11 @@ def redis_key(app: web.Application, *parts: str | int) -> str:
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the shared Redis client for the app's lifetime."""
-    url = app[keys.CONFIG].redis_url
+    config = app[keys.CONFIG]
+    url = config.redis_url
     if url is None:
         raise RuntimeError("REDIS_URL is not set (run.py starts an embedded Valkey when it is missing)")
-    client = make_redis(url)
+    client = make_redis(url, cluster=config.redis_cluster)
     app[keys.REDIS] = client
     yield
     await client.aclose()

@@ -3,17 +3,17 @@
 A slot is taken *before* the guarded work (an argon2 verification) by one atomic script per
 counter, so parallel attempts on any number of instances cannot all pass a check made before any
 of them was counted. Each script call touches one key, so every counter may live on its own
-shard of a Redis Cluster.
+shard of a Redis Cluster: the non-transactional pipeline of `take` is split per node by the
+cluster client, still one round trip per node (SPEC §13.1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-
 from backend.config import Rate
 from backend.errors import too_many
+from backend.kv import KV
 
 # KEYS[1]: the counter; ARGV: limit, window seconds. The window starts with its first slot.
 # Returns 0 when a slot was taken; when the window is full, the seconds until it ends (nothing is
@@ -45,7 +45,7 @@ return count
 Window = tuple[str, Rate]
 
 
-async def take(redis: Redis, windows: Sequence[Window]) -> list[str]:
+async def take(redis: KV, windows: Sequence[Window]) -> list[str]:
     """Take one slot in every window, or none: 429 with Retry-After when any window is full.
 
     Returns the keys taken, for `give_back` when the guarded attempt turns out not to count.
@@ -62,7 +62,7 @@ async def take(redis: Redis, windows: Sequence[Window]) -> list[str]:
     return taken
 
 
-async def give_back(redis: Redis, keys: Sequence[str]) -> None:
+async def give_back(redis: KV, keys: Sequence[str]) -> None:
     """Return slots taken by `take` (a login whose password was right is not a failure)."""
     if not keys:
         return

@@ -43,8 +43,9 @@ async def eventually(check: Callable[[], Awaitable[T] | T], *, timeout: float = 
     "not yet": it propagates at once instead of being retried for `timeout` seconds.
 
     The whole wait is bounded by `timeout`, including an async check that hangs: a try still running
-    at the deadline is cancelled. At the deadline the last `AssertionError` is raised again, with a
-    note saying how long and how many times it was tried, so a test never passes or hangs by luck.
+    at the deadline is cancelled, and no try starts once less than `interval` is left. Then the last
+    `AssertionError` is raised again, with a note saying how long and how many times it was tried,
+    so a test never passes or hangs by luck.
     """
     if timeout <= 0 or interval <= 0:
         raise ValueError("eventually() needs a positive timeout and interval")

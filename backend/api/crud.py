@@ -4,7 +4,7 @@ A Resource is configured by a table, pydantic schemas and permissions. Domains s
 override its public hooks, never its views or private helpers:
 
 - reading: `scope` (row-level rules), `filter_queryset` (query-string filters), `get_queryset`,
-  `get_object` (one row, optionally locked), `can_read`, `can_write`;
+  `get_object` (one row, optionally locked; `get_writable` adds `can_write`), `can_read`, `can_write`;
 - writing, inside the default transaction: `before_create`, `before_update`, `before_delete`;
 - the whole write, for a domain that owns its own transaction: `perform_create`,
   `perform_update`, `perform_destroy`, and `refuse_nulls` for its rule on null values;
@@ -33,7 +33,7 @@ from backend.api.routing import USER, route
 from backend.api.types import BIGINT_MAX
 from backend.api.validation import read_json, read_query
 from backend.db import read, transaction
-from backend.errors import ApiError, forbidden, invalid, not_found
+from backend.errors import ApiError, forbidden, invalid, missing_pk, not_found
 from backend.principal import Principal
 
 Access = str | Callable[[Principal], bool] | None
@@ -83,6 +83,15 @@ def _allowed(access: Access, principal: Principal) -> bool:
     if isinstance(access, str):
         return principal.has(access)
     return access(principal)
+
+
+async def live_row(conn: AsyncConnection, table: Table, row_id: int, *, field: str) -> Row:
+    """The live row `row_id` of `table`, or a 400 on `field` (the API name of the reference)."""
+    query = select(table).where(table.c.id == row_id, table.c.deleted_at.is_(None))
+    row = (await conn.execute(query)).mappings().one_or_none()
+    if row is None:
+        raise missing_pk(field, row_id)
+    return row
 
 
 def escape_like(value: str) -> str:
@@ -167,6 +176,13 @@ class Resource:
             raise not_found()
         return row
 
+    async def get_writable(self, conn: AsyncConnection, principal: Principal, item_id: int) -> Row:
+        """Row `item_id` locked for a write `principal` may make (404 unseen, 403 not theirs)."""
+        row = await self.get_object(conn, principal, item_id, lock=True)
+        if not self.can_write(principal, row):
+            raise forbidden()
+        return row
+
     def can_read(self, principal: Principal) -> bool:
         return _allowed(self.read, principal)
 
@@ -215,9 +231,7 @@ class Resource:
         """Lock row `item_id`, check `can_write`, run `before_update` and write, in one transaction."""
         try:
             async with transaction(db) as conn:
-                current = await self.get_object(conn, principal, item_id, lock=True)
-                if not self.can_write(principal, current):
-                    raise forbidden()
+                current = await self.get_writable(conn, principal, item_id)
                 values = await self.before_update(conn, principal, current, values)
                 if "updated_at" in self.table.c:
                     values.setdefault("updated_at", func.now())
@@ -235,9 +249,7 @@ class Resource:
         An override may return None when there is nothing for `after_write` to announce.
         """
         async with transaction(db) as conn:
-            current = await self.get_object(conn, principal, item_id, lock=True)
-            if not self.can_write(principal, current):
-                raise forbidden()
+            current = await self.get_writable(conn, principal, item_id)
             await self.before_delete(conn, principal, current)
             row = (await conn.execute(update(self.table).where(self.table.c.id == item_id)
                                       .values(deleted_at=func.now()).returning(*self.table.c))).mappings().one()
@@ -311,7 +323,7 @@ class Resource:
         include_deleted = _include_deleted(request, principal)
         query = self.filter_queryset(self.get_queryset(principal, include_deleted), request.query)
         async with read(request.app[keys.DB]) as conn:
-            count, rows = await fetch_page(conn, query, self.table.c.id, page)
+            count, rows = await fetch_page(conn, query, self.table.c.id, limit=page.limit, offset=page.offset)
         return respond(page_body(request, count, page, [self.to_out(row, principal) for row in rows]))
 
     async def retrieve_view(self, request: web.Request) -> web.Response:

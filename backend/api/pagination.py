@@ -33,11 +33,11 @@ class Page(BaseModel, Generic[T]):
     results: list[T]
 
 
-async def fetch_page(conn: AsyncConnection, query: Select[Any], order_by: ColumnElement[Any],
-                     page: ListQuery) -> tuple[int, Sequence[RowMapping]]:
-    """How many rows `query` matches in all, and the page of them `page` asks for, in `order_by` order."""
+async def fetch_page(conn: AsyncConnection, query: Select[Any], order_by: ColumnElement[Any], *,
+                     limit: int, offset: int) -> tuple[int, Sequence[RowMapping]]:
+    """How many rows `query` matches in all, and `limit` of them from `offset` in `order_by` order."""
     count = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = (await conn.execute(query.order_by(order_by).limit(page.limit).offset(page.offset))).mappings().all()
+    rows = (await conn.execute(query.order_by(order_by).limit(limit).offset(offset))).mappings().all()
     return int(count), rows
 
 

@@ -167,11 +167,17 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     return parse_json(await read_body(request), model)
 
 
-def read_query(request: web.Request, model: type[M]) -> M:
-    """Validate the query string into `model` (unknown values → 400, never 500)."""
-    if _has_nul(dict(request.query)):
-        raise _nul_error(dict(request.query))
+def validate(model: type[M], data: Any) -> M:
+    """Validate already-parsed values (query, path parameters) into `model`; failures are our 400."""
     try:
-        return model.model_validate(dict(request.query))
+        return model.model_validate(data)
     except ValidationError as exc:
         raise invalid_input(exc) from None
+
+
+def read_query(request: web.Request, model: type[M]) -> M:
+    """Validate the query string into `model` (unknown values → 400, never 500)."""
+    params = dict(request.query)
+    if _has_nul(params):
+        raise _nul_error(params)
+    return validate(model, params)

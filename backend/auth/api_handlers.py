@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from backend import keys
 from backend.api.access import client_address, current_user
+from backend.api.responses import respond
 from backend.api.routing import USER, route
 from backend.api.validation import read_json
 from backend.auth.grants import issue_access_for
@@ -17,7 +18,6 @@ from backend.auth.schemas import ApiLoginIn, ApiLoginOut, MeOut
 from backend.auth.tables import users
 from backend.db import read
 from backend.errors import not_found
-from backend.jsonutil import dumps
 
 
 async def user_row(app: web.Application, user_id: int) -> dict[str, Any]:
@@ -37,14 +37,13 @@ async def api_login(request: web.Request) -> web.Response:
     token = await issue_access_for(request.app, identity, data.client)
     row = await user_row(request.app, identity.id)
     body = ApiLoginOut(access=token.token, user={**row, "role": row["role_id"]})
-    return web.json_response(body.model_dump(mode="json"), dumps=dumps)
+    return respond(body.model_dump(mode="json"))
 
 
 async def api_me(request: web.Request) -> web.Response:
     """GET /api/auth/me/: the current user."""
     row = await user_row(request.app, current_user(request).user_id or 0)
-    return web.json_response(MeOut.model_validate({**row, "role": row["role_id"]}).model_dump(mode="json"),
-                             dumps=dumps)
+    return respond(MeOut.model_validate({**row, "role": row["role_id"]}).model_dump(mode="json"))
 
 
 def setup(app: web.Application) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import RowMapping, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from backend.api.pagination import fetch_page
 from backend.auth.tables import roles, users
 
 CLIENT_COLUMNS = (users.c.id, users.c.login, users.c.name, users.c.surname, users.c.last_name, users.c.email,
@@ -59,10 +60,8 @@ def clients_query(role: int, status: str | None) -> Select[Any]:
 async def list_clients(conn: AsyncConnection, *, role: int, status: str | None, limit: int,
                        offset: int) -> tuple[int, list[RowMapping]]:
     """One page of clients in id order and how many there are in all."""
-    query = clients_query(role, status)
-    count = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = (await conn.execute(query.order_by(users.c.id).limit(limit).offset(offset))).mappings().all()
-    return int(count), list(rows)
+    count, rows = await fetch_page(conn, clients_query(role, status), users.c.id, limit=limit, offset=offset)
+    return count, list(rows)
 
 
 async def lock_client(conn: AsyncConnection, user_id: int) -> RowMapping | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable
+from concurrent.futures import Executor
 from typing import Any
 
 from sqlalchemy import case, func, or_, select, update
@@ -76,8 +77,8 @@ async def _default_username(engine: AsyncEngine, email: str) -> str:
     return f"{base}{secrets.token_hex(6)}"
 
 
-async def register(engine: AsyncEngine, config: Config, *, email: str, password: str, username: str | None,
-                   name: str, status: str, phone: str | None) -> dict[str, Any]:
+async def register(engine: AsyncEngine, config: Config, pool: Executor, *, email: str, password: str,
+                   username: str | None, name: str, status: str, phone: str | None) -> dict[str, Any]:
     """Create a self-registered messenger user (role client, pending: SPEC §11.13).
 
     The login is the username, so the account can sign in on every surface by it or by email.
@@ -88,7 +89,7 @@ async def register(engine: AsyncEngine, config: Config, *, email: str, password:
         try:
             return await create_user(engine, config, login=name_to_use, username=name_to_use, password=password,
                                      role="client", email=email, phone=phone, client_status="pending",
-                                     name=name, status=status)
+                                     name=name, status=status, pool=pool)
         except ApiError as err:
             mapped = _messenger_error(err)
             if chosen or mapped.code != "username_taken":

@@ -6,12 +6,15 @@ import asyncio
 import hashlib
 import hmac
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import lru_cache
 
+from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from backend import keys
 from backend.config import Config
 from backend.errors import field_error
 
@@ -34,16 +37,22 @@ def _dummy_hash(memory_kib: int, time_cost: int) -> str:
     return _hasher(memory_kib, time_cost).hash(_DUMMY_PASSWORD)
 
 
-@lru_cache(maxsize=1)
-def _hashing_pool() -> ThreadPoolExecutor:
+def hashing_pool() -> ThreadPoolExecutor:
     """The threads argon2 runs in: one core fewer than the machine has.
 
     argon2 releases the GIL and keeps a core busy for its whole run; with as many hashing threads
     as cores (the default executor has cores + 4), 50 concurrent logins starve the event loop's
-    thread of CPU and every other request waits (measured by scripts/bench/auth.py). Process-wide
-    like the default executor it replaces; hashing has no per-app state.
+    thread of CPU and every other request waits (measured by scripts/bench/auth.py). No thread
+    starts before the first hash, so building one does no work.
     """
     return ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="argon2")
+
+
+async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Shut the app's hashing pool down with the app (auth.setup made it, so hooks can hold it)."""
+    yield
+    # Off the loop: a hash still running finishes first; queued ones are dropped with the app.
+    await asyncio.to_thread(app[keys.PASSWORD_POOL].shutdown, wait=True, cancel_futures=True)
 
 
 def check_length(config: Config, password: str, field: str = "password") -> None:
@@ -52,9 +61,10 @@ def check_length(config: Config, password: str, field: str = "password") -> None
         raise field_error(field, f"Пароль должен содержать не менее {config.password_min_length} символов.")
 
 
-async def hash_password(config: Config, password: str) -> str:
-    """argon2id hash, computed in a worker thread (hashing must never block the loop)."""
-    return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), hasher(config).hash, password)
+async def hash_password(config: Config, password: str, pool: Executor | None = None) -> str:
+    """argon2id hash, computed in `pool` (the app's PASSWORD_POOL; None: the loop's default
+    executor, for the CLI and tests) — hashing must never block the loop."""
+    return await asyncio.get_running_loop().run_in_executor(pool, hasher(config).hash, password)
 
 
 def _verify(config: Config, password_hash: str | None, password: str) -> bool:
@@ -66,10 +76,11 @@ def _verify(config: Config, password_hash: str | None, password: str) -> bool:
     return ok and password_hash is not None
 
 
-async def verify_password(config: Config, password_hash: str | None, password: str) -> bool:
-    """True when `password` matches; a None hash (no such user) still costs one verification."""
-    return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), _verify, config, password_hash,
-                                                            password)
+async def verify_password(config: Config, password_hash: str | None, password: str,
+                          pool: Executor | None = None) -> bool:
+    """True when `password` matches; a None hash (no such user) still costs one verification.
+    Runs in `pool`, like hash_password."""
+    return await asyncio.get_running_loop().run_in_executor(pool, _verify, config, password_hash, password)
 
 
 def password_fingerprint(secret: str, password_hash: str) -> str:

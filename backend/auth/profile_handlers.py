@@ -8,6 +8,7 @@ from aiohttp import web
 
 from backend import keys
 from backend.api.access import client_address, current_user
+from backend.api.responses import respond
 from backend.api.routing import USER, route
 from backend.api.validation import read_json
 from backend.auth import sessions
@@ -15,7 +16,6 @@ from backend.auth.api_handlers import user_row
 from backend.auth.login import check_password
 from backend.auth.schemas import ProfileOut, SigninIn, SignupIn, profile_body
 from backend.auth.users import create_user
-from backend.jsonutil import dumps
 
 
 async def signin(request: web.Request) -> web.Response:
@@ -23,19 +23,19 @@ async def signin(request: web.Request) -> web.Response:
     data = await read_json(request, SigninIn)
     identity = await check_password(request.app, data.login, data.password, client_address(request))
     await sessions.sign_in(request, identity)
-    return web.json_response(profile_body(await user_row(request.app, identity.id)), dumps=dumps)
+    return respond(profile_body(await user_row(request.app, identity.id)))
 
 
 async def signout(request: web.Request) -> web.Response:
     """POST /profile/signout: unbind the user; the sessid stays usable (seed 000)."""
     await sessions.sign_out(request)
-    return web.json_response({"detail": "Вы вышли из учётной записи."}, dumps=dumps)
+    return respond({"detail": "Вы вышли из учётной записи."})
 
 
 async def profile(request: web.Request) -> web.Response:
     """GET /profile: the signed-in user (401 for an anonymous session)."""
     row = await user_row(request.app, current_user(request).user_id or 0)
-    return web.json_response(profile_body(row), dumps=dumps)
+    return respond(profile_body(row))
 
 
 async def signup(request: web.Request) -> web.Response:
@@ -44,9 +44,10 @@ async def signup(request: web.Request) -> web.Response:
     app = request.app
     row = await create_user(app[keys.DB], app[keys.CONFIG], login=data.login.strip(), password=data.password,
                             role="client", email=data.email, phone=data.phone, client_status="pending",
-                            name=data.name, surname=data.surname, driver_license=data.driver_license or None)
+                            name=data.name, surname=data.surname, driver_license=data.driver_license or None,
+                            pool=app[keys.PASSWORD_POOL])
     await app[keys.USER_LIFECYCLE].registered(app[keys.BUS], row)
-    return web.json_response(profile_body(row), status=201, dumps=dumps)
+    return respond(profile_body(row), status=201)
 
 
 def setup(app: web.Application) -> None:

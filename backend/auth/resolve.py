@@ -14,7 +14,7 @@ from backend.auth.revocation import deny_key, revoked_before_key
 from backend.auth.tokens import decode_access, invalid_token, password_changed
 from backend.auth.users import fetch_identity
 from backend.errors import ApiError, unauthorized
-from backend.kv import REDIS_ERRORS
+from backend.kv import REDIS_ERRORS, get_many
 from backend.principal import Principal
 
 log = logging.getLogger("backend.auth")
@@ -33,8 +33,9 @@ async def principal_from_access_token(app: web.Application, token: str) -> Princ
     """Verify an access JWT against keys, deny-list, user state and password fingerprint."""
     claims = decode_access(app[keys.CONFIG], token)
     try:
-        denied, revoked_before = await app[keys.REDIS].mget(deny_key(app, claims.jti),
-                                                            revoked_before_key(app, claims.user_id))
+        # Two keys of two slots: one MGET on a single Redis, one per slot on a cluster (CROSSSLOT).
+        denied, revoked_before = await get_many(app[keys.REDIS], deny_key(app, claims.jti),
+                                                revoked_before_key(app, claims.user_id))
     except REDIS_ERRORS:
         # REST keeps working without Redis (SPEC §8.4): signature, expiry, user state and the
         # password fingerprint are still checked; only logouts of the last ACCESS_TTL are unseen.

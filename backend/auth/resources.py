@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -12,7 +13,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend import keys
-from backend.api.crud import Filter, Resource, escape_like
+from backend.api.crud import Filter, Resource, escape_like, live_row
 from backend.api.types import Id, Phone
 from backend.auth import sessions
 from backend.auth.passwords import check_length, hash_password
@@ -27,10 +28,6 @@ PRIVATE_FIELDS = ("phone", "email", "driver_license")
 DIRECTORY_READERS = (MANAGE_USERS, Permission.MANAGE_CLIENTS, Permission.MANAGE_FLEET,
                      Permission.VIEW_PASSENGER_WAYBILLS, Permission.VIEW_FIRE_TRUCK_WAYBILLS)
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-
-
-def missing_pk(value: object) -> str:
-    return f'Недопустимый первичный ключ "{value}" - объект не существует.'
 
 
 # ---- schemas ---------------------------------------------------------------------------------
@@ -67,14 +64,6 @@ class UserIn(BaseModel):
 
 # ---- resources -------------------------------------------------------------------------------
 
-async def live_role(conn: AsyncConnection, role_id: int) -> None:
-    """400 on `role` unless the role exists and is not deleted."""
-    found = (await conn.execute(select(roles.c.id).where(roles.c.id == role_id, roles.c.deleted_at.is_(None)))
-             ).scalar_one_or_none()
-    if found is None:
-        raise field_error("role", missing_pk(role_id))
-
-
 @dataclass(frozen=True, kw_only=True)
 class RoleResource(Resource):
     unique_messages: ClassVar[Mapping[str, str]] = {"name": "Роль с таким названием уже существует."}
@@ -92,13 +81,13 @@ class PermissionResource(Resource):
 
     async def before_create(self, conn: AsyncConnection, principal: Principal,
                             values: dict[str, Any]) -> dict[str, Any]:
-        await live_role(conn, values["role_id"])
+        await live_row(conn, roles, values["role_id"], field="role")
         return values
 
     async def before_update(self, conn: AsyncConnection, principal: Principal, row: Mapping[str, Any],
                             values: dict[str, Any]) -> dict[str, Any]:
         if values.get("role_id", row["role_id"]) != row["role_id"]:
-            await live_role(conn, values["role_id"])
+            await live_row(conn, roles, values["role_id"], field="role")
         return values
 
 
@@ -111,6 +100,7 @@ class UserResource(Resource):
     """Users: managers do everything; a user may read and PATCH themselves, never their role."""
 
     config: Config                      # argon2 parameters and PASSWORD_MIN_LENGTH for the hooks
+    password_pool: Executor             # where argon2 runs (the app's PASSWORD_POOL)
 
     unique_messages: ClassVar[Mapping[str, str]] = {
         "login": "Пользователь с таким логином уже существует.",
@@ -147,11 +137,11 @@ class UserResource(Resource):
                 raise field_error("password", "Обязательное поле.")
             return
         check_length(self.config, password)
-        values["password_hash"] = await hash_password(self.config, password)
+        values["password_hash"] = await hash_password(self.config, password, self.password_pool)
 
     async def before_create(self, conn: AsyncConnection, principal: Principal,
                             values: dict[str, Any]) -> dict[str, Any]:
-        await live_role(conn, values["role_id"])
+        await live_row(conn, roles, values["role_id"], field="role")
         await self._password(values, required=True)
         values.setdefault("username", values["login"])
         # Created by an administrator: approved unless told otherwise (SPEC §11.13).
@@ -168,7 +158,7 @@ class UserResource(Resource):
                 if column in values and values[column] != row[column]:
                     raise forbidden()
         if values.get("role_id", row["role_id"]) != row["role_id"]:
-            await live_role(conn, values["role_id"])
+            await live_row(conn, roles, values["role_id"], field="role")
         await self._password(values, required=False)
         return values
 
@@ -206,4 +196,5 @@ def setup(app: web.Application) -> None:
                        columns={"role": "role_id"}, filters={"role": Filter("role_id")}).register(app)
     UserResource(path="/api/users/", table=users, schema_in=UserIn, schema_out=ProfileOut, tag="users",
                  read=any_user, write=MANAGE_USERS, columns={"role": "role_id"},
-                 filters={"role": Filter("role_id")}, config=app[keys.CONFIG]).register(app)
+                 filters={"role": Filter("role_id")}, config=app[keys.CONFIG],
+                 password_pool=app[keys.PASSWORD_POOL]).register(app)

@@ -1,4 +1,4 @@
-"""Cookie sessions (SPEC §4.1): aiohttp-session's RedisStorage under our key prefix, cookie `sessid`.
+"""Cookie sessions (SPEC §4.1): an aiohttp-session storage in Redis under our key prefix, cookie `sessid`.
 
 Every response of a cookie surface to a request without a valid session sets a new one; signing
 in binds the user and rotates the session id (no fixation); signing out unbinds and keeps it.
@@ -21,8 +21,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
-from aiohttp_session import Session
-from aiohttp_session.redis_storage import RedisStorage
+from aiohttp_session import AbstractStorage, Session
 
 from backend import keys
 from backend.api import middlewares
@@ -60,15 +59,16 @@ def _mac(key: bytes, random_part: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-class SessionStorage(RedisStorage):
-    """RedisStorage whose Redis names go through redis_key (tests and deployments isolate by prefix),
-    with signed ids and a write only when the session holds something."""
+class SessionStorage(AbstractStorage):
+    """aiohttp-session's storage in Redis, with names through redis_key (tests and deployments isolate
+    by prefix), signed ids and a write only when the session holds something. Not its RedisStorage:
+    that one refuses a RedisCluster client (REDIS_CLUSTER), and every method it has is replaced here."""
 
     def __init__(self, app: web.Application) -> None:
         config = app[keys.CONFIG]
-        super().__init__(app[keys.REDIS], cookie_name=COOKIE, max_age=config.session_ttl,
-                         secure=config.cookie_secure, httponly=True, samesite="Lax",
-                         key_factory=self.new_id, encoder=dumps, decoder=loads)
+        super().__init__(cookie_name=COOKIE, max_age=config.session_ttl, secure=config.cookie_secure,
+                         httponly=True, samesite="Lax", encoder=dumps, decoder=loads)
+        self._redis = app[keys.REDIS]       # one session, one key: any client, single or cluster
         self._app = app
         # The first JWT key signs, all of them verify: rotating JWT_SECRETS keeps the sessions.
         self._mac_keys = tuple(hmac.new(secret.encode(), _MAC_LABEL, hashlib.sha256).digest()

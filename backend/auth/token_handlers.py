@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from sqlalchemy import select
 
 from backend import keys
 from backend.api.access import client_address, current_user
+from backend.api.responses import respond
 from backend.api.routing import USER, route
 from backend.api.validation import read_json, read_query
 from backend.auth.grants import issue_pair, rotate
@@ -26,7 +25,6 @@ from backend.auth.schemas import (
 from backend.auth.tables import roles, users
 from backend.db import read
 from backend.errors import ApiError, not_found, unauthorized
-from backend.jsonutil import dumps
 from backend.principal import Principal
 
 TAG = "auth (seed 003)"
@@ -41,10 +39,6 @@ async def token_user(app: web.Application, user_id: int) -> TokenUser:
     if row is None:
         raise not_found()
     return TokenUser(id=row.id, email=row.email, role=row.role, first_name=row.name, last_name=row.surname)
-
-
-def _json(model: Any) -> web.Response:
-    return web.json_response(model.model_dump(mode="json"), dumps=dumps)
 
 
 def _bearer_user(request: web.Request) -> Principal:
@@ -67,7 +61,7 @@ async def token_login(request: web.Request) -> web.Response:
         raise ApiError(422, err.code, err.message) from None
     pair = await issue_pair(request.app, identity, "web")
     user = await token_user(request.app, identity.id)
-    return _json(TokenLoginOut(access_token=pair.access.token, refresh_token=pair.refresh_token,
+    return respond(TokenLoginOut(access_token=pair.access.token, refresh_token=pair.refresh_token,
                                expires_in=int(request.app[keys.CONFIG].access_ttl), user=user))
 
 
@@ -75,7 +69,7 @@ async def token_refresh(request: web.Request) -> web.Response:
     """POST /auth/refresh: rotate the refresh token; a reused one revokes its family (401)."""
     data = await read_json(request, RefreshIn)
     pair = await rotate(request.app, data.refresh_token)
-    return _json(RefreshOut(access_token=pair.access.token, refresh_token=pair.refresh_token,
+    return respond(RefreshOut(access_token=pair.access.token, refresh_token=pair.refresh_token,
                             expires_in=int(request.app[keys.CONFIG].access_ttl)))
 
 
@@ -86,14 +80,14 @@ async def token_logout(request: web.Request) -> web.Response:
     assert principal.user_id is not None and principal.token_jti is not None
     if query.all:
         await revoke_everything(request.app, principal.user_id)
-        return _json(DetailOut(detail="Все сеансы завершены."))
+        return respond(DetailOut(detail="Все сеансы завершены."))
     await revoke_token(request.app, principal.user_id, principal.token_jti, principal.token_exp)
-    return _json(DetailOut(detail="Выход выполнен."))
+    return respond(DetailOut(detail="Выход выполнен."))
 
 
 async def token_me(request: web.Request) -> web.Response:
     """GET /auth/me: the current user in the /auth shape."""
-    return _json(await token_user(request.app, _bearer_user(request).user_id or 0))
+    return respond(await token_user(request.app, _bearer_user(request).user_id or 0))
 
 
 def setup(app: web.Application) -> None:

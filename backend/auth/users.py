@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,15 +119,17 @@ def unique_violation(exc: IntegrityError) -> ApiError:
 
 async def create_user(engine: AsyncEngine, config: Config, *, login: str, password: str,
                       role: str | int, email: str | None = None, phone: str | None = None,
-                      client_status: str = "approved", **fields: Any) -> dict[str, Any]:
-    """Create a user with an argon2id hash; `role` is a role id or name. Returns the row."""
+                      client_status: str = "approved", pool: Executor | None = None,
+                      **fields: Any) -> dict[str, Any]:
+    """Create a user with an argon2id hash (computed in `pool`, see hash_password); `role` is a
+    role id or name. Returns the row."""
     check_length(config, password)
     if phone:
         try:
             phone = normalize_phone(phone)
         except ValueError as exc:
             raise field_error("phone", str(exc)) from None
-    password_hash = await hash_password(config, password)
+    password_hash = await hash_password(config, password, pool)
     try:
         async with transaction(engine) as conn:
             role_id = role if isinstance(role, int) else await role_id_by_name(conn, role)

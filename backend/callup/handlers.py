@@ -6,17 +6,11 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from backend import keys
-from backend.api.validation import (
-    JSON_TYPES,
-    invalid_input,
-    read_body,
-    read_json,
-    read_query,
-    unsupported_media_type,
-)
+from backend.api.responses import respond
+from backend.api.validation import parse_json, read_body, read_json, read_query, require_json
 from backend.callup import apps, const, limits, orders
 from backend.callup.calls import signature_valid
 from backend.callup.schemas import (
@@ -36,15 +30,13 @@ from backend.callup.schemas import (
 )
 from backend.db import read
 from backend.errors import field_error
-from backend.jsonutil import dumps
 
 ORDER_FIELDS = ("id", "status", "created_at", "expires_at", "attempts")
 
 
 def ok(data: BaseModel) -> web.Response:
     """The seed's success envelope; absent optional values (code.value) are left out, not null."""
-    return web.json_response({"data": data.model_dump(mode="json", exclude_none=True), "errors": None},
-                             dumps=dumps)
+    return respond({"data": data.model_dump(mode="json", exclude_none=True), "errors": None})
 
 
 def current_app_id(request: web.Request) -> int:
@@ -118,12 +110,8 @@ async def provider_event(request: web.Request) -> web.Response:
     if not signature_valid(request.app[keys.CONFIG].callup_provider_secret, body,
                            request.headers.get("X-Signature")):
         raise const.invalid_signature()
-    if request.content_type not in JSON_TYPES:
-        raise unsupported_media_type()
-    try:
-        event = ProviderEventIn.model_validate_json(body)
-    except ValidationError as exc:
-        raise invalid_input(exc) from None
+    require_json(request)
+    event = parse_json(body, ProviderEventIn)
     result = await request.app[keys.CALLUP_CALLS].report(event.order_id, event.status,
                                                          f"provider: {event.reason or event.status}")
     if result is None:

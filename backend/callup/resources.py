@@ -10,11 +10,10 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend import keys
-from backend.api.crud import Filter, Resource, item_id_of
+from backend.api.crud import Filter, Resource, item_id_of, live_row
 from backend.api.responses import respond
 from backend.api.routing import permission, route
 from backend.api.types import Id
@@ -22,7 +21,6 @@ from backend.auth.tables import users
 from backend.callup import apps as app_rules
 from backend.callup.const import MANAGE_APPS
 from backend.callup.tables import apps
-from backend.errors import field_error
 from backend.principal import Principal
 from backend.realtime.names import app_channel
 
@@ -44,14 +42,6 @@ class AppOut(BaseModel):
     created_at: dt.datetime
 
 
-async def live_user(conn: AsyncConnection, user_id: int) -> None:
-    """400 on `owner` unless it names a live user."""
-    found = (await conn.execute(select(users.c.id).where(users.c.id == user_id, users.c.deleted_at.is_(None)))
-             ).scalar_one_or_none()
-    if found is None:
-        raise field_error("owner", f'Недопустимый первичный ключ "{user_id}" - объект не существует.')
-
-
 @dataclass(frozen=True, kw_only=True)
 class AppResource(Resource):
     unique_messages: ClassVar[Mapping[str, str]] = {"token": "Приложение с таким токеном уже существует."}
@@ -59,7 +49,7 @@ class AppResource(Resource):
     async def before_create(self, conn: AsyncConnection, principal: Principal,
                             values: dict[str, Any]) -> dict[str, Any]:
         values["owner_id"] = values.get("owner_id") or principal.user_id
-        await live_user(conn, values["owner_id"])
+        await live_row(conn, users, values["owner_id"], field="owner")
         values["token"] = uuid.uuid4()
         return values
 
@@ -72,7 +62,7 @@ class AppResource(Resource):
                             values: dict[str, Any]) -> dict[str, Any]:
         owner = values.get("owner_id")
         if owner is not None and owner != row["owner_id"]:
-            await live_user(conn, owner)
+            await live_row(conn, users, owner, field="owner")
         return values
 
 

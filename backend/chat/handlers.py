@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from backend import keys
 from backend.api.access import current_user
+from backend.api.responses import respond
 from backend.api.validation import read_json, read_query
 from backend.chat import chats, const, messages
 from backend.chat.schemas import ChatIn, MessageIn, MessagesQuery, ReadIn
-from backend.jsonutil import dumps
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=dumps)
 
 
 def chat_id_of(request: web.Request) -> int:
@@ -36,14 +30,14 @@ async def create_chat(request: web.Request) -> web.Response:
     data = await read_json(request, ChatIn)
     app = request.app
     chat, created = await chats.open_chat(app[keys.DB], app[keys.BUS], user_id, data.user_id)
-    return _json(chat, status=201 if created else 200)
+    return respond(chat, status=201 if created else 200)
 
 
 async def list_chats(request: web.Request) -> web.Response:
     """GET /chats: the caller's chats, most recently active first."""
     user_id = _user_id(request)
     app = request.app
-    return _json({"chats": await chats.list_chats(app[keys.DB], user_id, online=app.get(keys.ONLINE))})
+    return respond({"chats": await chats.list_chats(app[keys.DB], user_id, online=app.get(keys.ONLINE))})
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -53,7 +47,7 @@ async def list_messages(request: web.Request) -> web.Response:
     query = read_query(request, MessagesQuery)
     found = await messages.page(request.app[keys.DB], user_id, chat_id, before=query.before, after=query.after,
                                 limit=query.limit)
-    return _json({"messages": found})
+    return respond({"messages": found})
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -63,7 +57,7 @@ async def post_message(request: web.Request) -> web.Response:
     data = await read_json(request, MessageIn)
     app = request.app
     message, created = await messages.post(app[keys.DB], app[keys.BUS], user_id, chat_id, data.text, data.client_id)
-    return _json(message, status=201 if created else 200)
+    return respond(message, status=201 if created else 200)
 
 
 async def read_chat(request: web.Request) -> web.Response:
@@ -72,4 +66,4 @@ async def read_chat(request: web.Request) -> web.Response:
     chat_id = chat_id_of(request)
     data = await read_json(request, ReadIn)
     app = request.app
-    return _json(await messages.mark_read(app[keys.DB], app[keys.BUS], user_id, chat_id, data.message_id))
+    return respond(await messages.mark_read(app[keys.DB], app[keys.BUS], user_id, chat_id, data.message_id))

@@ -6,33 +6,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import BodyPartReader, web
-from pydantic import ValidationError
 
 from backend import keys
 from backend.api.access import client_address, current_user
-from backend.api.validation import (
-    invalid_input,
-    payload_too_large,
-    read_json,
-    read_query,
-    unsupported_media_type,
-)
+from backend.api.responses import respond
+from backend.api.validation import payload_too_large, read_json, read_query, unsupported_media_type, validate
 from backend.auth import directory, sessions
 from backend.auth.login import check_password
 from backend.chat import const, photos
 from backend.chat.schemas import LoginIn, SearchQuery, UserCreateIn, UserOut, UserPutIn
 from backend.db import read
 from backend.errors import ApiError
-from backend.jsonutil import dumps
 from backend.principal import Permission, Principal
 
 MULTIPART_SLACK = 64 * 1024      # boundaries, part headers and small text fields around the file
 CHUNK = 64 * 1024
 PRIVATE_TO = (Permission.MANAGE_USERS, Permission.MANAGE_CLIENTS)    # SPEC §2.1: who sees others' contacts
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=dumps)
 
 
 def user_out(row: Mapping[str, Any], viewer: Principal | None) -> dict[str, Any]:
@@ -66,10 +55,11 @@ async def register(request: web.Request) -> web.Response:
     """POST /users: a new messenger user; it signs in with POST /login."""
     data = await read_json(request, UserCreateIn)
     app = request.app
-    row = await directory.register(app[keys.DB], app[keys.CONFIG], email=data.email, password=data.password,
-                                   username=data.username, name=data.name, status=data.status, phone=data.phone)
+    row = await directory.register(app[keys.DB], app[keys.CONFIG], app[keys.PASSWORD_POOL], email=data.email,
+                                   password=data.password, username=data.username, name=data.name,
+                                   status=data.status, phone=data.phone)
     await app[keys.USER_LIFECYCLE].registered(app[keys.BUS], row)
-    return _json(user_out(row, Principal(user_id=row["id"])), status=201)
+    return respond(user_out(row, Principal(user_id=row["id"])), status=201)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -83,13 +73,13 @@ async def login(request: web.Request) -> web.Response:
             raise const.invalid_credentials() from None
         raise
     await sessions.sign_in(request, identity)
-    return _json(user_out(await _live(request.app, identity.id), Principal(user_id=identity.id)))
+    return respond(user_out(await _live(request.app, identity.id), Principal(user_id=identity.id)))
 
 
 async def logout(request: web.Request) -> web.Response:
     """DELETE /logout: unbind the session's user (the sessid stays); 200 even when nobody was in."""
     await sessions.sign_out(request)
-    return _json({"message": "Вы вышли из учётной записи."})
+    return respond({"message": "Вы вышли из учётной записи."})
 
 
 # ---- users ------------------------------------------------------------------------------------------
@@ -97,13 +87,13 @@ async def logout(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     """GET /users: the signed-in user."""
     principal = current_user(request)
-    return _json(user_out(await _live(request.app, principal.user_id or 0), principal))
+    return respond(user_out(await _live(request.app, principal.user_id or 0), principal))
 
 
 async def get_user(request: web.Request) -> web.Response:
     """GET /users/{id}: one user, another's email and phone hidden."""
     principal = current_user(request)
-    return _json(user_out(await _live(request.app, user_id_of(request)), principal))
+    return respond(user_out(await _live(request.app, user_id_of(request)), principal))
 
 
 async def put_user(request: web.Request) -> web.Response:
@@ -120,23 +110,19 @@ async def put_user(request: web.Request) -> web.Response:
                                           name=data.name, status=data.status, phone=phone)
     if row is None:
         raise const.user_not_found()
-    return _json(user_out(row, principal))
+    return respond(user_out(row, principal))
 
 
 async def _search(request: web.Request, fragment: str) -> web.Response:
     principal = current_user(request)
     async with read(request.app[keys.DB]) as conn:
         found = await directory.search_by_username(conn, fragment, const.SEARCH_LIMIT)
-    return _json({"users": [user_out(row, principal) for row in found]})
+    return respond({"users": [user_out(row, principal) for row in found]})
 
 
 async def search_by_path(request: web.Request) -> web.Response:
     """GET /users/{name}: users whose username contains `name` (numeric names: /users/search?q=)."""
-    try:
-        query = SearchQuery.model_validate({"q": request.match_info["name"]})
-    except ValidationError as exc:
-        raise invalid_input(exc) from None
-    return await _search(request, query.q)
+    return await _search(request, validate(SearchQuery, {"q": request.match_info["name"]}).q)
 
 
 async def search_by_query(request: web.Request) -> web.Response:
@@ -194,7 +180,7 @@ async def upload_photo(request: web.Request) -> web.Response:
         raise const.not_an_image()
     user_id = principal.user_id or 0
     photo_id = await photos.save_avatar(app[keys.DB], user_id, data, kind)
-    return _json({"id": photo_id, "url": photos.photo_url(user_id)}, status=201)
+    return respond({"id": photo_id, "url": photos.photo_url(user_id)}, status=201)
 
 
 async def get_photo(request: web.Request) -> web.StreamResponse:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.db import transaction
-from backend.errors import field_error, forbidden, invalid, not_found
+from backend.errors import field_error, forbidden, invalid, missing_pk, not_found
 from backend.fleet.computations import Start, trip_errors, waybill_totals
 from backend.fleet.issuance import reissue
 from backend.fleet.kinds import Kind
@@ -32,18 +32,13 @@ from backend.principal import Principal
 NO_START = "У автомобиля нет снимка одометра и топлива: сначала внесите начальный снимок."
 
 
-def missing_pk(value: object) -> str:
-    """DRF's message for a reference to an object that does not exist."""
-    return f'Недопустимый первичный ключ "{value}" - объект не существует.'
-
-
 async def _writable_waybill(conn: AsyncConnection, kind: Kind, principal: Principal,
                             waybill_id: int) -> RowMapping:
     """Lock the waybill's car, then return the waybill if `principal` may add records to it."""
     w = kind.waybills
     car_id = (await conn.execute(select(w.c.car_id).where(w.c.id == waybill_id))).scalar_one_or_none()
     if car_id is None:
-        raise field_error(kind.waybill_field, missing_pk(waybill_id))
+        raise missing_pk(kind.waybill_field, waybill_id)
     live_car = await lock_car(conn, kind, car_id)
     # Read again under the lock: a delete committed while we waited is visible now.
     row = (await conn.execute(select(w).where(w.c.id == waybill_id))).mappings().one()

@@ -13,13 +13,13 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend import keys
-from backend.api.crud import NULL_MESSAGE, Filter, Resource, Written
+from backend.api.crud import NULL_MESSAGE, Filter, Resource, Written, live_row
 from backend.api.responses import respond
 from backend.api.routing import USER, route
 from backend.api.validation import read_query
 from backend.auth.tables import users
 from backend.db import read
-from backend.errors import field_error, forbidden, invalid, not_found
+from backend.errors import field_error, forbidden, invalid, missing_pk, not_found
 from backend.fleet import issuance, records, schemas
 from backend.fleet.hooks import PassengerCarHooks
 from backend.fleet.kinds import MANAGE_FLEET, Kind
@@ -35,14 +35,6 @@ class FleetResource(Resource):
     """A Resource that knows its vehicle kind."""
 
     kind: Kind
-
-    async def live_ref(self, conn: AsyncConnection, field: str, table: Any, ref_id: int) -> Mapping[str, Any]:
-        """The live row `ref_id` of `table`, or a DRF field error on `field`."""
-        row = (await conn.execute(select(table).where(table.c.id == ref_id, table.c.deleted_at.is_(None)))
-               ).mappings().one_or_none()
-        if row is None:
-            raise field_error(field, records.missing_pk(ref_id))
-        return row
 
     def lookup(self, app: web.Application, suffix: str, summary: str, query: type[Q],
                find: Callable[[AsyncConnection, Q], Awaitable[Mapping[str, Any] | None]]) -> None:
@@ -107,13 +99,13 @@ class NormResource(FleetResource):
 
     async def before_create(self, conn: AsyncConnection, principal: Principal,
                             values: dict[str, Any]) -> dict[str, Any]:
-        await self.live_ref(conn, "car", self.kind.cars, values["car_id"])
+        await live_row(conn, self.kind.cars, values["car_id"], field="car")
         return values
 
     async def before_update(self, conn: AsyncConnection, principal: Principal, row: Mapping[str, Any],
                             values: dict[str, Any]) -> dict[str, Any]:
         if values.get("car_id", row["car_id"]) != row["car_id"]:
-            await self.live_ref(conn, "car", self.kind.cars, values["car_id"])
+            await live_row(conn, self.kind.cars, values["car_id"], field="car")
         return values
 
 
@@ -130,7 +122,7 @@ class SnapshotResource(ChainResource):
     async def _check_waybill(self, conn: AsyncConnection, car_id: int, waybill_id: int | None) -> None:
         if waybill_id is None:
             return
-        waybill = await self.live_ref(conn, "waybill", self.kind.waybills, waybill_id)
+        waybill = await live_row(conn, self.kind.waybills, waybill_id, field="waybill")
         if waybill["car_id"] != car_id:
             raise field_error("waybill", "Путевой лист выписан на другую машину.")
 
@@ -144,7 +136,7 @@ class SnapshotResource(ChainResource):
                             values: dict[str, Any]) -> dict[str, Any]:
         # Under the car lock, so the new snapshot's id and the chain order agree (records.py).
         await lock_car(conn, self.kind, values["car_id"])
-        await self.live_ref(conn, "car", self.kind.cars, values["car_id"])
+        await live_row(conn, self.kind.cars, values["car_id"], field="car")
         await self._check_waybill(conn, values["car_id"], values.get("waybill_id"))
         return values
 
@@ -187,7 +179,7 @@ class WaybillResource(ChainResource):
         """upon_issuance from the car's latest snapshot; every other aggregate starts from it."""
         # Under the car lock, like every chain write: a recompute must not miss this waybill (issuance.py).
         if not await lock_car(conn, self.kind, car_id):
-            raise field_error("car", records.missing_pk(car_id))
+            raise missing_pk("car", car_id)
         issued = await issuance.issue(conn, self.kind, car_id)
         if issued is None:
             raise field_error("car", records.NO_START)
@@ -196,7 +188,7 @@ class WaybillResource(ChainResource):
     async def _check_driver(self, conn: AsyncConnection, principal: Principal, driver_id: int) -> None:
         if driver_id != principal.user_id and not self.kind.sees_all(principal):
             raise forbidden("Выписывать путевые листы другим водителям нельзя.")
-        await self.live_ref(conn, "driver", users, driver_id)
+        await live_row(conn, users, driver_id, field="driver")
 
     async def before_create(self, conn: AsyncConnection, principal: Principal,
                             values: dict[str, Any]) -> dict[str, Any]:

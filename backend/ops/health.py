@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from backend import keys
+from backend.api.responses import respond
 from backend.db import read
 
 CHECK_TIMEOUT = 2.0
@@ -37,7 +38,7 @@ async def redis_ok(app: web.Application) -> bool:
 
 async def live(request: web.Request) -> web.Response:
     """GET /health/live: the process answers."""
-    return web.json_response({"status": "ok", "instance": request.app[keys.INSTANCE]})
+    return respond({"status": "ok", "instance": request.app[keys.INSTANCE]})
 
 
 async def ready(request: web.Request) -> web.Response:
@@ -55,7 +56,7 @@ async def ready(request: web.Request) -> web.Response:
         "instance": app[keys.INSTANCE],
         "connections": connections,
     }
-    return web.json_response(body, status=200 if db_up else 503)
+    return respond(body, status=200 if db_up else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -90,7 +90,12 @@ async def openapi_json(request: web.Request) -> web.Response:
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>API docs</title>
 <link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
+<body style="margin: 0">
+<nav style="font: 14px system-ui, sans-serif; padding: 8px 20px; background: #1d2330; color: #c9d1e0">
+REST: <a style="color: #fff" href="/openapi.json">OpenAPI 3.1</a> &middot;
+websocket protocol (<code>GET /ws</code>): <a id="asyncapi-link" style="color: #fff" href="/asyncapi.json">AsyncAPI 3.0</a>
+&middot; <a style="color: #fff" href="/dashboard">operator dashboard</a></nav>
+<div id="swagger-ui"></div>
 <script src="/docs/static/swagger-ui-bundle.js"></script>
 <script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});</script>
 </body></html>"""
@@ -104,6 +109,9 @@ async def docs(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     from openapi_ui_bundles.swagger_ui import static_path
 
+    from backend.ops import asyncapi
+
+    asyncapi.setup(app)
     app[keys.OPENAPI_CACHE] = {}
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/docs", docs)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, web
 from pydantic import BaseModel, TypeAdapter
+from redis.asyncio import RedisCluster
 
 from backend import keys
 
@@ -27,16 +28,26 @@ async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
     from backend.realtime.bus import Bus, pubsub_client
     from backend.realtime.hub import Hub
     from backend.realtime.presence import Presence
+    from backend.realtime.shards import ClusterBus
 
     config = app[keys.CONFIG]
     if config.redis_url is None:             # redis_ctx, opened before this, already refuses it
         raise RuntimeError("REDIS_URL is not set")
-    listener = pubsub_client(config.redis_url)
-    bus = Bus(app[keys.REDIS], listener, config.redis_prefix, app[keys.METRICS], app[keys.CHANNELS],
-              history_size=config.history_size, history_ttl=config.history_ttl)
+    redis = app[keys.REDIS]
+    listener = None
+    bus: Bus
+    if isinstance(redis, RedisCluster):
+        # Sharded pub/sub, one connection per shard in use (SPEC §13.1).
+        bus = ClusterBus(redis, config.redis_url, config.redis_prefix, app[keys.METRICS], app[keys.CHANNELS],
+                         history_size=config.history_size, history_ttl=config.history_ttl)
+    else:
+        listener = pubsub_client(config.redis_url)
+        bus = Bus(redis, listener, config.redis_prefix, app[keys.METRICS], app[keys.CHANNELS],
+                  history_size=config.history_size, history_ttl=config.history_ttl)
     app[keys.BUS] = bus
-    presence = Presence(app[keys.REDIS], bus.redis_channel, app[keys.INSTANCE], config.presence_ttl,
-                        lambda user_id, login: describe_user(app, user_id, login))
+    presence = Presence(redis, bus.redis_channel, app[keys.INSTANCE], config.presence_ttl,
+                        lambda user_id, login: describe_user(app, user_id, login),
+                        cluster=isinstance(redis, RedisCluster))
     app[keys.HUB] = hub = Hub(bus, app[keys.METRICS], presence)
     app[keys.CONNECTION_COUNT] = lambda: len(hub.connections)
     app[keys.ONLINE] = presence.online
@@ -45,7 +56,8 @@ async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await presence.stop()
     await bus.stop()
-    await listener.aclose()
+    if listener is not None:
+        await listener.aclose()
 
 
 async def describe_user(app: web.Application, user_id: int, login: str | None) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 An instance subscribes a Redis channel only while it has a local subscriber for it (the hub
 calls listen/unlisten). A lost Redis is retried with backoff and every channel is subscribed
-again, so live websockets keep receiving once Redis returns (SPEC §8.4).
+again, so live websockets keep receiving once Redis returns (SPEC §8.4). On a Redis Cluster the
+subclass in shards.py keeps the same interface over sharded pub/sub (SPEC §13.1).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from backend.jsonutil import dumps, loads
+from backend.kv import KV
 from backend.metrics import Metrics
 from backend.realtime.channels import Channels
 from backend.realtime.const import IDEMPOTENCY_TTL
@@ -60,14 +62,17 @@ def pubsub_client(url: str) -> Redis:
 class Bus:
     """Publish events to every instance; receive the channels this instance listens to."""
 
-    def __init__(self, redis: Redis, listener: Redis, prefix: str, metrics: Metrics, channels: Channels, *,
-                 history_size: int, history_ttl: float) -> None:
+    def __init__(self, redis: KV, listener: Redis | None, prefix: str, metrics: Metrics, channels: Channels, *,
+                 history_size: int, history_ttl: float, cluster: bool = False) -> None:
         self._redis = redis            # the app's shared client: PUBLISH goes through its pool
-        self._listener = listener      # one connection, used only for SUBSCRIBE and reading
+        self._listener = listener      # one connection, used only for SUBSCRIBE and reading (None: shards.py)
         self._prefix = prefix + "rt:"
         self._metrics = metrics
         self._registry = channels      # which events of which channel are kept (Namespace.keeps)
-        self.streams = Streams(redis, self.redis_channel, history_size=history_size, history_ttl=history_ttl)
+        self.streams = Streams(redis, self.redis_channel, history_size=history_size, history_ttl=history_ttl,
+                               cluster=cluster)
+        # SPUBLISH on a cluster: only the channel's shard carries it (PUBLISH would reach every node).
+        self._send = redis.spublish if cluster else redis.publish
         self._channels: set[str] = {CONTROL}          # every instance always hears the control channel
         self._pending: dict[str, list[asyncio.Future[None]]] = {}
         self._pubsub: PubSub | None = None
@@ -116,7 +121,7 @@ class Bus:
         stream = namespace.keeps(event) if namespace is not None else False
         frame = event_frame(channel, event, data)
         if idempotency_key is None and not stream:
-            receivers = await self._redis.publish(self.redis_channel(channel), frame)
+            receivers = await self._send(self.redis_channel(channel), frame)
             published = Published(0, "", int(receivers))
         else:
             record = None
@@ -135,7 +140,7 @@ class Bus:
         """
         payload = dumps({"target": target, "action": action, **data})
         try:
-            await self._redis.publish(self.redis_channel(CONTROL), payload)
+            await self._send(self.redis_channel(CONTROL), payload)
         except (RedisError, OSError):
             log.warning("control message not published, Redis unavailable",
                         extra={"target": target, "action": action})
@@ -232,8 +237,27 @@ class Bus:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
 
+    def channel_of(self, name: bytes | str) -> str:
+        """The channel of a Redis name made by redis_channel ("{" + prefix + channel + "}")."""
+        return (name.decode() if isinstance(name, bytes) else name)[len(self._prefix) + 1:-1]
+
+    def received(self, channel: str, data: bytes) -> None:
+        """One message read from Redis: to the hub, or to on_control for the control channel."""
+        if channel not in self._channels:
+            return
+        try:
+            if channel == CONTROL:
+                self.on_control(loads(data))
+            else:
+                self.deliver(channel, data)
+        except Exception:
+            # One bad payload (a malformed revocation, a bug in a push) must not end the
+            # instance's only listener: every later event of every channel would be lost.
+            log.exception("event delivery failed", extra={"channel": channel})
+
     async def _session(self) -> None:
         """One pub/sub connection's life: subscribe everything, then read until it fails."""
+        assert self._listener is not None
         pubsub = self._listener.pubsub()
         self._pubsub = pubsub
         await pubsub.ping()                          # opens the connection; raises while Redis is down
@@ -254,13 +278,5 @@ class Bus:
             channel = (name.decode() if isinstance(name, bytes) else name)[prefix_len:-1]
             if kind == "subscribe":
                 self._confirm(channel)
-            elif channel in self._channels:
-                try:
-                    if channel == CONTROL:
-                        self.on_control(loads(message["data"]))
-                    else:
-                        self.deliver(channel, message["data"])
-                except Exception:
-                    # One bad payload (a malformed revocation, a bug in a push) must not end the
-                    # instance's only listener: every later event of every channel would be lost.
-                    log.exception("event delivery failed", extra={"channel": channel})
+            else:
+                self.received(channel, message["data"])

@@ -80,6 +80,10 @@ class Channels:
             raise ValueError(f"channel namespace {namespace.name!r} declared twice")
         self._by_name[namespace.name] = namespace
 
+    def namespaces(self) -> tuple[Namespace, ...]:
+        """Every declared namespace, in declaration order (the AsyncAPI document lists them)."""
+        return tuple(self._by_name.values())
+
     def lookup(self, channel: str) -> tuple[Namespace, str]:
         """The namespace of `channel` and the rest of its name; FrameError for unknown ones."""
         name, colon, rest = channel.partition(":")

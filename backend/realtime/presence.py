@@ -27,12 +27,11 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from backend.jsonutil import dumpb, loads
-from backend.kv import REDIS_ERRORS
+from backend.kv import KV, REDIS_ERRORS
 from backend.realtime.const import PRESENCE_JOINED, PRESENCE_LEFT
 from backend.realtime.frames import event_frame
+from backend.realtime.streams import sharded
 
 log = logging.getLogger("backend.realtime.presence")
 
@@ -98,16 +97,17 @@ class _Local:
 class Presence:
     """This instance's presence entries: added, refreshed, removed and swept (see the module doc)."""
 
-    def __init__(self, redis: Redis, name: Callable[[str], str], instance: str, ttl: float,
-                 describe: Describe) -> None:
+    def __init__(self, redis: KV, name: Callable[[str], str], instance: str, ttl: float,
+                 describe: Describe, *, cluster: bool = False) -> None:
         self._redis = redis
         self._name = name
         self._instance = instance
         self.ttl = ttl
         self._describe = describe
         self._local: dict[str, dict[int, _Local]] = {}
-        self._join = redis.register_script(JOIN_LUA)
-        self._leave = redis.register_script(LEAVE_LUA)
+        # Both scripts announce on the channel: sharded pub/sub on a cluster, like every event.
+        self._join = redis.register_script(sharded(JOIN_LUA) if cluster else JOIN_LUA)
+        self._leave = redis.register_script(sharded(LEAVE_LUA) if cluster else LEAVE_LUA)
         self._task: asyncio.Task[None] | None = None
 
     def _keys(self, channel: str) -> list[str]:

@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
-
+from backend.kv import KV
 from backend.realtime.const import STREAM_META_TTL
 
 # One round trip per publish, one order for every instance: the offset, the history entry, the
@@ -80,6 +79,13 @@ return {epoch, top, redis.call("XRANGE", KEYS[2], (since + 1) .. "-0", "+", "COU
 """
 
 
+def sharded(script: str) -> str:
+    """The script for a Redis Cluster: SPUBLISH reaches only the channel's shard (its subscribers'
+    one), where PUBLISH would be broadcast to every node. The channel hashes to the slot of the
+    script's keys (one hash tag), which Redis requires of an SPUBLISH inside a script."""
+    return script.replace('redis.call("PUBLISH"', 'redis.call("SPUBLISH"')
+
+
 def new_epoch() -> str:
     """A short random epoch; a fresh one per call, since a reused one would pass off new offsets as old."""
     return secrets.token_urlsafe(6)
@@ -120,12 +126,13 @@ class Position:
 class Streams:
     """The publish script and the history reads of every stream channel."""
 
-    def __init__(self, redis: Redis, name: Callable[[str], str], *, history_size: int, history_ttl: float) -> None:
+    def __init__(self, redis: KV, name: Callable[[str], str], *, history_size: int, history_ttl: float,
+                 cluster: bool = False) -> None:
         self._redis = redis
         self._name = name                         # the bus's channel → Redis name mapping (the hash tag)
         self.history_size = history_size
         self.history_ttl = history_ttl
-        self._publish = redis.register_script(PUBLISH_LUA)
+        self._publish = redis.register_script(sharded(PUBLISH_LUA) if cluster else PUBLISH_LUA)
         self._read = redis.register_script(READ_LUA)
 
     def keys(self, channel: str) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.api.access import check
+from backend.api.pagination import fetch_page
 from backend.api.types import q3
 from backend.auth import clients
 from backend.db import read, transaction
@@ -233,9 +234,8 @@ async def list_bookings(db: AsyncEngine, principal: Principal, query: BookingsQu
     if query.user is not None:
         found = found.where(b.c.user_id == query.user)
     async with read(db) as conn:
-        count = (await conn.execute(select(func.count()).select_from(found.subquery()))).scalar_one()
-        rows = (await conn.execute(found.order_by(b.c.id).limit(query.limit).offset(query.offset))).mappings()
-        return int(count), [booking_view(row) for row in rows]
+        count, rows = await fetch_page(conn, found, b.c.id, limit=query.limit, offset=query.offset)
+    return count, [booking_view(row) for row in rows]
 
 
 async def active_by_car(conn: AsyncConnection, car_ids: list[int]) -> dict[int, RowMapping]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from backend.errors import ApiError, conflict, field_error, forbidden
+from backend.errors import ApiError, conflict, forbidden, missing_pk
 from backend.principal import Permission
 
 CARS: Final = "cars"                   # the public channel of free cars (SPEC §4.5)
@@ -50,4 +50,4 @@ def client_not_approved() -> ApiError:
 
 def unknown_car(car_id: int) -> ApiError:
     """The DRF answer for a primary key in a body that names no row."""
-    return field_error("car", f'Недопустимый первичный ключ "{car_id}" - объект не существует.')
+    return missing_pk("car", car_id)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend import keys
+from backend.api.pagination import fetch_page
 from backend.auth import clients
 from backend.auth.revocation import revoke_user_sessions
 from backend.db import read, transaction
@@ -62,10 +63,8 @@ async def operator_cars(db: AsyncEngine, principal: Principal, query: OperatorCa
     if query.state is not None:
         found = found.where(car_table.c.state == query.state)
     async with read(db) as conn:
-        count = (await conn.execute(select(func.count()).select_from(found.subquery()))).scalar_one()
-        rows = (await conn.execute(found.order_by(car_table.c.id).limit(query.limit).offset(query.offset))
-                ).mappings().all()
-        return int(count), await _views(conn, principal, list(rows))
+        count, rows = await fetch_page(conn, found, car_table.c.id, limit=query.limit, offset=query.offset)
+        return count, await _views(conn, principal, list(rows))
 
 
 async def set_car_state(db: AsyncEngine, bus: Bus, principal: Principal, car_id: int,

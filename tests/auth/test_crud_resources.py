@@ -58,8 +58,8 @@ async def test_pagination_count_next_previous(admin_api: Api) -> None:
     assert page["count"] == 9
     assert [role["id"] for role in page["results"]] == sorted(role["id"] for role in page["results"])
     assert len(page["results"]) == 4
-    assert page["next"].endswith("/api/roles/?limit=4&offset=8")
-    assert page["previous"].endswith("/api/roles/?limit=4&offset=0")
+    assert page["next"] == "/api/roles/?limit=4&offset=8"       # relative: no scheme, no host
+    assert page["previous"] == "/api/roles/?limit=4&offset=0"
     status, last = await admin_api("GET", "/api/roles/", limit=4, offset=8)
     assert len(last["results"]) == 1 and last["next"] is None
     status, first = await admin_api("GET", "/api/roles/")
@@ -67,6 +67,16 @@ async def test_pagination_count_next_previous(admin_api: Api) -> None:
     assert first["results"][0] == {"id": first["results"][0]["id"], "name": "admin"}
     status, beyond = await admin_api("GET", "/api/roles/", offset=100)
     assert status == 200 and beyond["results"] == [] and beyond["count"] == 9
+
+
+async def test_page_links_ignore_the_host_header(client: TestClient, admin: TestUser) -> None:
+    """Regression: links were built from the Host header, so a forged one was handed to clients."""
+    await make_roles(Api(client, admin), 2)
+    resp = await client.get("/api/roles/", params={"limit": 2, "offset": 2},
+                            headers={**admin.headers, "Host": "evil.example"})
+    page = await resp.json()
+    assert resp.status == 200 and page["count"] > 4
+    assert (page["next"], page["previous"]) == ("/api/roles/?limit=2&offset=4", "/api/roles/?limit=2&offset=0")
 
 
 @pytest.mark.parametrize("params", [{"limit": 501}, {"limit": 0}, {"limit": "ten"}, {"offset": -1},

@@ -58,11 +58,11 @@ async def test_waybill_pages_follow_id_order_within_the_drivers_scope(crew: Crew
 
     first = await crew.driver.ok("GET", path, limit=2)
     assert (first["count"], [w["id"] for w in first["results"]], first["previous"]) == (5, mine[:2], None)
-    assert first["next"].endswith(f"{path}?limit=2&offset=2")
+    assert first["next"] == f"{path}?limit=2&offset=2"
     middle = await crew.driver.ok("GET", path, limit=2, offset=2)
     assert [w["id"] for w in middle["results"]] == mine[2:4]
-    assert middle["next"].endswith(f"{path}?limit=2&offset=4")
-    assert middle["previous"].endswith(f"{path}?limit=2&offset=0")
+    assert middle["next"] == f"{path}?limit=2&offset=4"
+    assert middle["previous"] == f"{path}?limit=2&offset=0"
     last = await crew.driver.ok("GET", path.rstrip("/"), limit=2, offset=4)
     assert ([w["id"] for w in last["results"]], last["next"]) == (mine[4:], None)
     beyond = await crew.driver.ok("GET", path, limit=2, offset=50)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from backend import auth, callup, chat, fleet, keys, realtime, sharing
 from backend.api.middlewares import observe, render_errors
+from backend.api.middlewares import setup as response_headers
 from backend.auth.origin import check_origin, setup_cors
 from backend.auth.resolve import authenticate
 from backend.auth.sessions import sessions
@@ -63,5 +64,6 @@ def create_app(config: Config) -> web.Application:
                             callup.calls_ctx])   # needs the DB and the bus
     for domain in (realtime, auth, fleet, sharing, callup, chat, health, openapi, dashboard):
         domain.setup(app)
+    response_headers(app)   # nosniff and a neutral Server header on every response
     setup_cors(app)   # last: aiohttp-cors wraps every route registered above
     return app

@@ -24,7 +24,6 @@ from aiohttp import web
 from aiohttp_session import AbstractStorage, Session
 
 from backend import keys
-from backend.api import middlewares
 from backend.api.middlewares import from_http
 from backend.api.surfaces import error_response, is_cookie_surface
 from backend.auth.passwords import fingerprint_matches, stored_fingerprint
@@ -252,5 +251,3 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(sessions_ctx)
     app[keys.SESSION_RESOLVER] = principal_from_session
     # The common response headers ride along with the session middleware's wiring until
-    # create_app calls backend.api.middlewares.setup next to its middleware list.
-    middlewares.setup(app)

@@ -54,7 +54,9 @@ async def test_signup_publishes_client_registered(client: TestClient) -> None:
             if message is not None:
                 break
         assert message is not None
-        frame = json.loads(message["data"])
+        raw = message["data"]
+        # Stream channels prefix the frame with "<offset> <epoch> " (backend/realtime/streams.py).
+        frame = json.loads(raw[raw.index(b"{"):] if isinstance(raw, bytes) else raw[raw.index("{"):])
         assert frame["event"] == "client.registered"
         assert frame["data"]["login"] == "newbie"
     finally:

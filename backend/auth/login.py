@@ -59,7 +59,8 @@ async def check_password(app: web.Application, identifier: str, password: str, r
     except REDIS_ERRORS:
         # Without Redis nothing can be counted: logins stay possible (argon2 still slows guessing).
         log.warning("login limits unchecked, Redis unavailable")
-    ok = await verify_password(config, identity.password_hash if identity else None, password)
+    ok = await verify_password(config, identity.password_hash if identity else None, password,
+                               app.get(keys.PASSWORD_POOL))
     if not ok or identity is None:
         raise bad_credentials()                  # the slots stay taken: this was a failure
     try:

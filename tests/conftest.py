@@ -45,10 +45,11 @@ async def services(embedded: EmbeddedServers) -> AsyncIterator[Services]:
 
 
 @pytest.fixture
-async def config(services: Services) -> Config:
+async def config(services: Services) -> AsyncIterator[Config]:
     """A fresh migrated database and a private Redis key prefix for this test."""
-    return Config(
-        database_url=await services.fresh_database(),
+    database_url = await services.fresh_database()
+    yield Config(
+        database_url=database_url,
         redis_url=services.redis_url,
         redis_prefix=f"t{uuid.uuid4().hex[:8]}:",
         jwt_keys=(("k1", "test-secret-" + uuid.uuid4().hex),),
@@ -60,6 +61,7 @@ async def config(services: Services) -> Config:
         callup_sim_delay=0.1,
         instance="",
     )
+    services.discard(database_url)     # after the test's apps and engines are closed: they use `config`
 
 
 SECRET_KEYS = frozenset({"password", "password_hash"})

@@ -4,6 +4,7 @@
     .venv/bin/python scripts/bench/ws_fanout.py                     # N = 1000, 5000, 10000
     .venv/bin/python scripts/bench/ws_fanout.py -n 10000 --peer rawframe
     .venv/bin/python scripts/bench/ws_fanout.py -n 10000 --streams --recovery 200   # SPEC §12.5 figures
+    .venv/bin/python scripts/bench/ws_fanout.py -n 2000 --cluster   # one Redis beside a 3-master cluster (§13.1)
 
 It starts PostgreSQL and Redis (embedded ones unless DATABASE_URL / REDIS_URL are set; Redis
 is pinned to CPU 1), creates an admin, then two instances of the real app: A (measured) pinned
@@ -60,7 +61,7 @@ def serve(port: int) -> None:
     from backend import keys
     from backend.app import create_app
     from backend.config import Config
-    from backend.realtime.channels import Namespace
+    from backend.realtime.channels import ANY_REST, Namespace
 
     async def anyone(db: Any, principal: Any, rest: str) -> bool:
         return True
@@ -71,6 +72,8 @@ def serve(port: int) -> None:
     # the plain fan-out of §8 — the same build, measured side by side (SPEC §12.5).
     app[keys.CHANNELS].add(Namespace(STREAM_CHANNEL, authorize=anyone))
     app[keys.CHANNELS].add(Namespace(PLAIN_CHANNEL, authorize=anyone, stream=False))
+    # `--cluster`: 8 stream channels `benchc:<k>` spread over the cluster's shards (_cluster.py).
+    app[keys.CHANNELS].add(Namespace("benchc", authorize=anyone, rest=ANY_REST))
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, backlog=1024, print=None, shutdown_timeout=5)
 
 
@@ -327,9 +330,21 @@ def main() -> None:
                         help="also time TRIALS recoveries of 100 missed events (SPEC §12.5)")
     parser.add_argument("--peer", choices=["send_str", "frame", "queue", "rawframe"],
                         help="also run the bare-aiohttp peer in this mode")
+    parser.add_argument("--cluster", action="store_true",
+                        help="instead: 8 channels, one Redis beside a 3-master Valkey Cluster (scripts/bench/_cluster.py)")
+    parser.add_argument("--cluster-events", type=int, default=50, metavar="E",
+                        help="with --cluster: burst events per channel")
     args = parser.parse_args()
     if args.command == "serve":
         serve(args.port)
+        return
+    if args.cluster:
+        from _cluster import run_cluster
+
+        raise_fd_limit()
+        args.n = args.n or [2000]
+        run_cluster(args, [sys.executable, str(Path(__file__).resolve()), "serve", "--port"], pair, processes,
+                    (ADMIN_LOGIN, ADMIN_PASSWORD), (PORT_A, PORT_B))
         return
     args.n = args.n or [1000, 5000, 10000]
     run(args)

@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import TypeAdapter
 
 from backend import keys
+from backend.api.responses import respond
 from backend.ops.openapi import build_spec
 from backend.realtime import const
 from backend.realtime.channels import INT_ID, Namespace
@@ -272,7 +273,7 @@ async def asyncapi_json(request: web.Request) -> web.Response:
     cache = request.app[keys.ASYNCAPI_CACHE]
     if not cache:
         cache.update(build_asyncapi(request.app))    # built once: registry and routes are frozen by now
-    return web.json_response({**cache, "servers": servers(request.host, "wss" if request.secure else "ws")})
+    return respond({**cache, "servers": servers(request.host, "wss" if request.secure else "ws")})
 
 
 def setup(app: web.Application) -> None:

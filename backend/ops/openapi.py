@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from backend import keys
+from backend.api.responses import respond
 from backend.api.routing import Endpoint, endpoints
 
 _PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
@@ -84,7 +85,7 @@ async def openapi_json(request: web.Request) -> web.Response:
     cache = request.app[keys.OPENAPI_CACHE]
     if not cache:
         cache.update(build_spec(request.app))   # routes are frozen once the app runs
-    return web.json_response(cache)
+    return respond(cache)
 
 
 DOCS_PAGE = """<!doctype html>

@@ -8,11 +8,10 @@ instance that answered it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from aiohttp import web
@@ -25,6 +24,7 @@ from backend.api.routing import permission, route
 from backend.api.validation import read_query
 from backend.metrics import Metrics
 from backend.principal import Permission
+from backend.tasks import periodic
 
 SAMPLE_EVERY = 2.0                    # seconds between samples
 WINDOW = 450                          # samples kept: 15 minutes
@@ -65,20 +65,17 @@ def take_sample(app: web.Application) -> Sample:
                   sockets=sockets)
 
 
-async def sampler_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Sample every SAMPLE_EVERY seconds for the app's lifetime."""
+def _bind_sampler(app: web.Application) -> Callable[[], Awaitable[None]]:
     samples: deque[Sample] = app[keys.OPS_SAMPLES]
 
-    async def run() -> None:
-        while True:
-            samples.append(take_sample(app))
-            await asyncio.sleep(SAMPLE_EVERY)
+    async def sample() -> None:
+        samples.append(take_sample(app))
 
-    task = asyncio.create_task(run(), name="ops-sampler")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    return sample
+
+
+# Sample every SAMPLE_EVERY seconds for the app's lifetime, like every other periodic task.
+sampler_ctx = periodic("ops-sampler", lambda app: SAMPLE_EVERY, _bind_sampler)
 
 
 class StatsQuery(BaseModel):

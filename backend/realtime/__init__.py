@@ -25,8 +25,9 @@ SHUTDOWN_CLOSE_TIMEOUT = 2.0
 
 async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start the instance's one pub/sub listener (after Redis is open); stop it on cleanup."""
-    from backend.realtime.bus import Bus, pubsub_client
+    from backend.realtime.bus import Bus
     from backend.realtime.hub import Hub
+    from backend.realtime.link import pubsub_client
     from backend.realtime.presence import Presence
     from backend.realtime.shards import ClusterBus
 

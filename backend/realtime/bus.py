@@ -16,9 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from backend.jsonutil import dumps, loads
@@ -27,6 +24,7 @@ from backend.metrics import Metrics
 from backend.realtime.channels import Channels
 from backend.realtime.const import IDEMPOTENCY_TTL
 from backend.realtime.frames import event_frame
+from backend.realtime.link import POLL, PubSubLink
 from backend.realtime.streams import Published, Streams
 
 log = logging.getLogger("backend.realtime.bus")
@@ -36,10 +34,7 @@ Control = Callable[[dict[str, Any]], None]
 # The control channel: instance-to-instance orders about sockets (revoke an identity's credentials),
 # never mixed with events. No namespace can be named "!control", so no client can subscribe to it.
 CONTROL = "!control"
-BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
 CONFIRM_TIMEOUT = 2.0      # how long a first subscriber waits for Redis to confirm SUBSCRIBE
-POLL = 1.0                 # idle read timeout: lets redis-py's health check ping a quiet connection
-STOP_TIMEOUT = 2.0
 
 
 @dataclass
@@ -53,21 +48,22 @@ class Outbox:
         self.events.append((channel, event, data))
 
 
-def pubsub_client(url: str) -> Redis:
-    """The bus's own client: no silent retries, so the listener's reconnect loop sees every loss."""
-    return Redis.from_url(url, socket_connect_timeout=2, socket_keepalive=True, health_check_interval=10,
-                          retry=Retry(NoBackoff(), 0))
+__all__ = ["CONTROL", "Bus", "Outbox"]
 
 
-class Bus:
-    """Publish events to every instance; receive the channels this instance listens to."""
+class Bus(PubSubLink):
+    """Publish events to every instance; receive the channels this instance listens to.
+
+    As a PubSubLink it is the one SUBSCRIBE connection of a plain Redis; ClusterBus (shards.py)
+    keeps one link per shard instead.
+    """
 
     def __init__(self, redis: KV, listener: Redis | None, prefix: str, metrics: Metrics, channels: Channels, *,
                  history_size: int, history_ttl: float, cluster: bool = False) -> None:
+        super().__init__(metrics, "realtime-bus")
         self._redis = redis            # the app's shared client: PUBLISH goes through its pool
         self._listener = listener      # one connection, used only for SUBSCRIBE and reading (None: shards.py)
         self._prefix = prefix + "rt:"
-        self._metrics = metrics
         self._registry = channels      # which events of which channel are kept (Namespace.keeps)
         self.streams = Streams(redis, self.redis_channel, history_size=history_size, history_ttl=history_ttl,
                                cluster=cluster)
@@ -75,13 +71,9 @@ class Bus:
         self._send = redis.spublish if cluster else redis.publish
         self._channels: set[str] = {CONTROL}          # every instance always hears the control channel
         self._pending: dict[str, list[asyncio.Future[None]]] = {}
-        self._pubsub: PubSub | None = None
         self._commands = asyncio.Lock()    # SUBSCRIBE/UNSUBSCRIBE reach Redis in the order asked
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self.deliver: Deliver = lambda channel, payload: None
         self.on_control: Control = lambda message: None
-        self.connected = False
 
     def redis_channel(self, channel: str) -> str:
         """The one place that maps a channel to its Redis name (a shard map would live here).
@@ -193,49 +185,11 @@ class Bus:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def start(self) -> None:
-        """Start the listener task (inside the app's cleanup context)."""
-        self._task = asyncio.create_task(self._run(), name="realtime-bus")
-
     async def stop(self) -> None:
-        """Stop listening and close the pub/sub connection."""
-        self._stopping = True
-        task = self._task
-        if task is not None:
-            task.cancel()
-            # redis-py can swallow a cancellation that lands inside a timed read, so closing the
-            # connection is what really ends the read; never let cleanup hang on it.
-            await self._close_pubsub()
-            await asyncio.wait({task}, timeout=STOP_TIMEOUT)
-            if not task.done():
-                log.warning("pub/sub listener did not stop in time")
-        await self._close_pubsub()
+        """Stop listening, close the pub/sub connection and release anyone awaiting a SUBSCRIBE."""
+        await super().stop()
         for channel in tuple(self._pending):
             self._confirm(channel)
-
-    async def _close_pubsub(self) -> None:
-        pubsub, self._pubsub = self._pubsub, None
-        self.connected = False
-        if pubsub is not None:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
-
-    async def _run(self) -> None:
-        backoff = BACKOFF_FIRST
-        while not self._stopping:
-            try:
-                await self._session()
-            except (RedisError, OSError) as exc:
-                if self._stopping:
-                    return
-                was_connected = self.connected
-                await self._close_pubsub()
-                if was_connected:
-                    log.warning("Redis pub/sub lost, reconnecting", extra={"error": str(exc)})
-                    self._metrics.bus_reconnects.inc()
-                    backoff = BACKOFF_FIRST
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
 
     def channel_of(self, name: bytes | str) -> str:
         """The channel of a Redis name made by redis_channel ("{" + prefix + channel + "}")."""

@@ -9,9 +9,10 @@ from aiohttp import WSMsgType, web
 from pydantic import BaseModel, Field
 
 from backend import keys
+from backend.api.responses import respond
 from backend.api.validation import read_json, read_query
 from backend.errors import field_error, forbidden, not_found, redis_unavailable, unauthorized
-from backend.jsonutil import dumps, loads
+from backend.jsonutil import loads
 from backend.kv import REDIS_ERRORS
 from backend.principal import Principal
 from backend.realtime import const
@@ -93,7 +94,7 @@ async def publish(request: web.Request) -> web.Response:
         local = int(published.remembered or 0)
     result = PublishOut(channel=data.channel, event=data.event, subscribers_local=local,
                         offset=published.offset or None, epoch=published.epoch or None)
-    return web.json_response(result.model_dump(), dumps=dumps)
+    return respond(result)
 
 
 class HistoryQuery(BaseModel):
@@ -127,7 +128,7 @@ async def history(request: web.Request) -> web.Response:
     frames = position.frames if query.since is None or position.recovered else []
     body = HistoryOut(channel=query.channel, epoch=position.epoch, offset=position.top,
                       recovered=position.recovered, events=[loads(frame) for frame in frames])
-    return web.json_response(body.model_dump(), dumps=dumps)
+    return respond(body)
 
 
 async def authorized(app: web.Application, principal: Principal | None, channel: str) -> tuple[Namespace, str]:

@@ -24,13 +24,13 @@ from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import RedisCluster
-from redis.asyncio.client import PubSub
 from redis.exceptions import MovedError
 
 from backend.kv import REDIS_ERRORS
 from backend.metrics import Metrics
-from backend.realtime.bus import BACKOFF_FIRST, BACKOFF_MAX, POLL, STOP_TIMEOUT, Bus, pubsub_client
+from backend.realtime.bus import Bus
 from backend.realtime.channels import Channels
+from backend.realtime.link import BACKOFF_FIRST, BACKOFF_MAX, POLL, STOP_TIMEOUT, PubSubLink, pubsub_client
 
 log = logging.getLogger("backend.realtime.shards")
 
@@ -46,24 +46,17 @@ def node_url(url: str, host: str, port: int) -> str:
     return urlunsplit((parts.scheme, netloc, "", parts.query, ""))
 
 
-class ShardLink:
+class ShardLink(PubSubLink):
     """One pub/sub connection to one cluster node and the channel names subscribed through it."""
 
     def __init__(self, node: str, url: str, metrics: Metrics, *, message: Callable[[bytes, bytes], None],
                  subscribed: Callable[[bytes], None], trouble: Callable[[], None]) -> None:
+        super().__init__(metrics, f"realtime-shard-{node}")
         self.node = node
         self.names: set[str] = set()
-        self.connected = False
         self._client = pubsub_client(url)
-        self._metrics = metrics
         self._message, self._subscribed, self._trouble = message, subscribed, trouble
-        self._pubsub: PubSub | None = None
         self._lock = asyncio.Lock()      # SSUBSCRIBE/SUNSUBSCRIBE in the order asked, none while connecting
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"realtime-shard-{self.node}")
 
     async def add(self, name: str) -> None:
         async with self._lock:
@@ -83,44 +76,15 @@ class ShardLink:
             await getattr(pubsub, verb)(name)
 
     async def stop(self) -> None:
-        self._stopping = True
-        task = self._task
-        if task is not None:
-            task.cancel()
-            await self._close()                      # what really ends a read redis-py may shield
-            await asyncio.wait({task}, timeout=STOP_TIMEOUT)
-        await self._close()
+        await super().stop()
         await self._client.aclose()
 
-    async def _close(self) -> None:
-        pubsub, self._pubsub = self._pubsub, None
-        self.connected = False
-        if pubsub is not None:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
-
-    async def _run(self) -> None:
-        backoff, failures = BACKOFF_FIRST, 0
-        while not self._stopping:
-            try:
-                await self._session()
-            except REDIS_ERRORS as exc:
-                if self._stopping:
-                    return
-                was_connected = self.connected
-                await self._close()
-                if was_connected:
-                    log.warning("Redis shard pub/sub lost, reconnecting", extra={"node": self.node, "error": str(exc)})
-                    self._metrics.bus_reconnects.inc()
-                    backoff, failures = BACKOFF_FIRST, 0
-                failures += 1
-                # MOVED: a channel is not this node's (the slot moved); several failed connects in
-                # a row: the node may be gone for good (a replica took its slots). Either way the
-                # bus reloads the slot map and routes every channel again.
-                if isinstance(exc, MovedError) or failures == FAILURES_BEFORE_REMAP:
-                    self._trouble()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
+    def _failed(self, error: Exception, failures: int) -> None:
+        # MOVED: a channel is not this node's (the slot moved); several failed connects in a row:
+        # the node may be gone for good (a replica took its slots). Either way the bus reloads
+        # the slot map and routes every channel again.
+        if isinstance(error, MovedError) or failures == FAILURES_BEFORE_REMAP:
+            self._trouble()
 
     async def _session(self) -> None:
         pubsub = self._client.pubsub()

@@ -223,3 +223,28 @@ async def test_history_api(rt_client, make_user) -> None:
     assert (await a.get("/api/realtime/history", params={"channel": "news:h", "since": 1})).status == 400
     spec = await (await a.get("/openapi.json")).json()
     assert "/api/realtime/history" in spec["paths"]
+
+
+async def test_events_older_than_history_ttl_are_not_replayed(rt_client) -> None:
+    """HISTORY_TTL bounds each event's age: a quiet channel's old events expire one by one."""
+    a = await rt_client(history_ttl=1.0)
+    bus = a.app[keys.BUS]
+    async with a.ws_connect("/ws") as ws:
+        epoch = (await subscribe(ws, "news:aged"))["epoch"]
+        for n in range(3):
+            await bus.publish("news:aged", "story", {"n": n})
+        await events(ws, 3)
+    await asyncio.sleep(1.2)                       # events 1…3 are now older than HISTORY_TTL
+    await bus.publish("news:aged", "story", {"n": 3})
+    async with a.ws_connect("/ws") as ws:
+        reply = await resubscribe(ws, "news:aged", 0, epoch)       # 1…3 are gone: not a recovery
+        assert (reply["recovered"], reply["offset"]) == (False, 4)
+        await nothing_more(ws)
+    async with a.ws_connect("/ws") as ws:
+        reply = await resubscribe(ws, "news:aged", 3, epoch)       # only the young event was missed
+        assert reply["recovered"] is True
+        assert [frame["data"]["n"] for frame in await events(ws, 1)] == [3]
+        await nothing_more(ws)
+    history = await a.get("/api/realtime/history", params={"channel": "news:aged"})
+    assert history.status == 200
+    assert [event["offset"] for event in (await history.json())["events"]] == [4]

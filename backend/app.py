@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import uuid
@@ -16,7 +17,7 @@ from backend.auth.origin import check_origin, setup_cors
 from backend.auth.resolve import authenticate
 from backend.auth.sessions import sessions
 from backend.config import Config
-from backend.db import make_engine, make_hot_pool
+from backend.db import Replica, attach_replica, make_engine, make_hot_pool, make_replica_engine
 from backend.kv import redis_ctx
 from backend.metrics import Metrics
 from backend.ops import dashboard, health, openapi
@@ -37,6 +38,19 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def replica_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Attach the read replica's engine to the primary's, when DATABASE_REPLICA_URL is set (SPEC §13.2)."""
+    config = app[keys.CONFIG]
+    if config.database_replica_url is None:
+        yield
+        return
+    engine = make_replica_engine(config.database_replica_url, pool_size=config.db_pool_size,
+                                 max_overflow=config.db_max_overflow)
+    attach_replica(app[keys.DB], Replica(engine, retry_after=config.replica_retry))
+    yield
+    await engine.dispose()
+
+
 async def hot_db_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the raw asyncpg pool of the per-request identity lookup (backend.db.make_hot_pool)."""
     config = app[keys.CONFIG]
@@ -45,6 +59,19 @@ async def hot_db_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.HOT_DB] = pool
     yield
     await pool.close()
+
+
+async def freeze_startup_heap(app: web.Application) -> None:
+    """on_startup of a serving process (run.py serve, gunicorn), never of tests: take what imports and
+    startup built out of the garbage collector's way.
+
+    A full collection walks every tracked object, and the ≈ 120k that startup leaves (SQLAlchemy,
+    pydantic, routes) never become garbage; a storm of 10k connects ran several full collections
+    over them (bench: 15–25 % less server CPU per connect once frozen). A test process builds an app
+    per test, and each freeze would keep that test's objects for good.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(config: Config) -> web.Application:
@@ -60,7 +87,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.METRICS] = Metrics()
     app[keys.INSTANCE] = config.instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     # Domains append their own contexts (sweepers) in setup(), after these: opened later, closed sooner.
-    app.cleanup_ctx.extend([db_ctx, hot_db_ctx, redis_ctx, realtime.bus_ctx,
+    app.cleanup_ctx.extend([db_ctx, replica_ctx, hot_db_ctx, redis_ctx, realtime.bus_ctx,
                             callup.calls_ctx])   # needs the DB and the bus
     for domain in (realtime, auth, fleet, sharing, callup, chat, health, openapi, dashboard):
         domain.setup(app)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from backend import logs
 from backend.auth.commands import create_user_command
 from backend.callup.commands import create_app_command
 from backend.config import Config, ConfigError
-from backend.embedded_share import services
+from backend.embedded_share import has_database, services
 from backend.migrations import migrate
 
 log = logging.getLogger("backend.cli")
@@ -23,11 +22,10 @@ Command = Callable[[argparse.Namespace, Config], int]
 
 
 def serve(args: argparse.Namespace, config: Config) -> int:
-    """Start the HTTP and websocket server."""
-    from aiohttp import web
+    """Start the HTTP and websocket server: one process, or --workers N sharing the port."""
+    from backend.serving import run_server, run_workers
 
-    from backend.app import create_app
-
+    # The embedded servers are started here, once, by this process; workers only get their URLs.
     with services(config, args.data_dir) as ready:
         assert ready.database_url is not None
         asyncio.run(migrate(ready.database_url))
@@ -35,19 +33,23 @@ def serve(args: argparse.Namespace, config: Config) -> int:
             from backend.demo import load_demo
 
             asyncio.run(load_demo(ready, f"http://{args.host}:{args.port}"))
-        _install_uvloop()
-        # run_app turns SIGINT/SIGTERM into a graceful shutdown (on_shutdown closes websockets
-        # with 1001); the ExitStack in services() then stops the embedded servers.
-        web.run_app(create_app(ready), host=args.host, port=args.port, access_log=None,
-                    shutdown_timeout=5, print=lambda msg: log.info(msg.strip()))
+        # Either way SIGINT/SIGTERM end in a graceful shutdown; services() then stops the embedded
+        # servers, after the last worker is gone.
+        if args.workers > 1:
+            return run_workers(ready, args.host, args.port, args.workers)
+        run_server(ready, args.host, args.port)
     return 0
 
 
-def _install_uvloop() -> None:
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+def _workers(raw: str) -> int:
+    """--workers: a whole number of processes, at least 1."""
+    try:
+        count = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {count}")
+    return count
 
 
 def migrate_command(args: argparse.Namespace, config: Config) -> int:
@@ -81,6 +83,8 @@ def parser(config: Config) -> argparse.ArgumentParser:
     serve_p.add_argument("--host", default=config.host)
     serve_p.add_argument("--port", type=int, default=config.port)
     serve_p.add_argument("--demo", action="store_true", help="load demo data and print credentials")
+    serve_p.add_argument("--workers", type=_workers, default=1,
+                         help="processes sharing the port with SO_REUSEPORT (default 1)")
     common(sub.add_parser("migrate", help="apply pending migrations and exit"))
     user_p = sub.add_parser("create-user", help="create a user")
     common(user_p)
@@ -109,4 +113,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = parser(config).parse_args(argv)
     logs.configure(config.log_level)
+    if args.command in ATTACHING and config.database_url is None and not has_database(args.data_dir):
+        print(no_data_message(args.command, args.data_dir), file=sys.stderr)
+        return 2
     return COMMANDS[args.command](args, config)
+
+
+# Commands that write into the data of a server: without DATABASE_URL they use (or start) the
+# embedded PostgreSQL of --data-dir. A data dir where no server ever ran is refused instead of
+# initialised: a new empty database there would take the user or app that the running server
+# (on another data dir) then never sees.
+ATTACHING = frozenset({"create-user", "create-app"})
+
+
+def no_data_message(command: str, data_dir: Path) -> str:
+    return (f"{command}: no database in {data_dir.resolve()} (no server has run there). Start the server "
+            f"first (./scripts/run), name the data dir of the running server with --data-dir DIR, "
+            f"or set DATABASE_URL.")

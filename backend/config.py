@@ -111,6 +111,19 @@ def _random_secret() -> str:
     return os.urandom(32).hex()
 
 
+def _replica_url(env: Mapping[str, str]) -> str | None:
+    """DATABASE_REPLICA_URL: a PostgreSQL URL, and only beside DATABASE_URL (the embedded server
+    starts on a new port each time, so nothing can replicate it)."""
+    url = (env.get("DATABASE_REPLICA_URL") or "").strip()
+    if not url:
+        return None
+    if not url.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+        raise ConfigError(f"DATABASE_REPLICA_URL must be a postgresql:// URL, got {url!r}")
+    if not env.get("DATABASE_URL"):
+        raise ConfigError("DATABASE_REPLICA_URL needs DATABASE_URL (the primary it replicates)")
+    return url
+
+
 def _jwt_keys(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """JWT_SECRETS=kid1:s1,kid2:s2 (first signs, all verify); JWT_SECRET=s alone is kid k1."""
     many = env.get("JWT_SECRETS")
@@ -135,11 +148,15 @@ class Config:
     """Every setting of the service, typed; tests derive variants with dataclasses.replace."""
 
     database_url: str | None = None
+    database_replica_url: str | None = None   # lag-tolerant reads go there (SPEC §13.2)
+    replica_retry: float = 5.0        # a lost replica is tried again after this
     redis_url: str | None = None
     redis_prefix: str = ""
     redis_cluster: bool = False       # REDIS_URL names any node of a Redis Cluster (SPEC §13.1)
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    redis_pool_size: int = 256        # Redis connections per instance; a request past them waits…
+    redis_pool_timeout: float = 2.0   # …this long, then Redis counts as unavailable (503, never 500)
     max_body: int = 1 << 20
     max_photo: int = 5 << 20
     log_level: str = "INFO"
@@ -175,9 +192,12 @@ class Config:
     history_ttl: float = 300.0        # and at most this old
     presence_ttl: float = 30.0        # a killed instance's users leave within this (SPEC §12.4)
     instance: str = ""
+    header_timeout: float = 10.0      # a connection without complete request headers is closed
     host: str = "127.0.0.1"           # listen address of `run.py serve` (--host wins)
     port: int = 8080                  # (--port wins)
     data_dir: str = "./var"           # embedded servers' data (--data-dir wins)
+    pg_port: int = 0                  # embedded PostgreSQL's port; 0 = a free one picked at start
+    valkey_port: int = 0              # embedded Valkey's port; 0 = a free one picked at start
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
@@ -190,11 +210,15 @@ class Config:
             raise ConfigError("REDIS_CLUSTER=true needs REDIS_URL (any node of the cluster)")
         return cls(
             database_url=env.get("DATABASE_URL") or None,
+            database_replica_url=_replica_url(env),
+            replica_retry=_seconds(env, "DATABASE_REPLICA_RETRY", 5),
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("REDIS_PREFIX", ""),
             redis_cluster=_bool(env, "REDIS_CLUSTER", False),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10),
+            redis_pool_size=_int(env, "REDIS_POOL_SIZE", 256),
+            redis_pool_timeout=_seconds(env, "REDIS_POOL_TIMEOUT", 2),
             max_body=_int(env, "MAX_BODY_SIZE", 1 << 20),
             max_photo=_int(env, "MAX_PHOTO_SIZE", 5 << 20),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
@@ -223,9 +247,13 @@ class Config:
             callup_provider_url=env.get("CALLUP_PROVIDER_URL") or None,
             callup_provider_secret=_provider_secret(env, provider),
             ws_heartbeat=_seconds(env, "WS_HEARTBEAT", 30),
+            # 0 would switch aiohttp's timer off and hold half-sent requests forever (issue 10).
+            header_timeout=_at_least(_seconds(env, "HEADER_TIMEOUT", 10), 0.001, "HEADER_TIMEOUT"),
             host=env.get("HOST") or "127.0.0.1",
             port=_port(env, "PORT", 8080),
             data_dir=env.get("DATA_DIR") or "./var",
+            pg_port=_port(env, "PG_PORT", 0),
+            valkey_port=_port(env, "VALKEY_PORT", 0),
             ws_send_buffer=_int(env, "WS_SEND_BUFFER", 1 << 20),
             ws_rate=_int(env, "WS_RATE", 20),
             ws_auth_timeout=_seconds(env, "WS_AUTH_TIMEOUT", 10),

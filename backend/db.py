@@ -1,14 +1,26 @@
-"""The database engine: one shared MetaData, the engine's cleanup context, read and write helpers."""
+"""The database engine: one shared MetaData, the engine's cleanup context, read and write helpers,
+and the read replica that lag-tolerant reads prefer (SPEC §13.2)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import MetaData, Select
+from sqlalchemy import MetaData, Select, event
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+log = logging.getLogger("backend.db")
 
 # Every domain's tables.py defines its Core tables on this one MetaData, so the schema test
 # can compare all of them with the migrated database at once.
@@ -44,22 +56,162 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
 
 
 @asynccontextmanager
-async def read(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def read(engine: AsyncEngine, *, lag_ok: bool = False) -> AsyncIterator[AsyncConnection]:
     """A connection in AUTOCOMMIT for read-only queries.
 
     SQLAlchemy's async engine wraps every statement in BEGIN/ROLLBACK; for plain reads that
     round trip is pure cost (SPEC §1.1 measured +40–85 % reads without it).
+
+    `lag_ok`: the caller accepts data a little behind the primary (SPEC §13.2: the public car list
+    and its snapshots, chat history pages, fleet lists), so the read goes to the replica attached
+    to `engine`, if any, it is reachable, and this request (task) has not written yet.
     """
+    replica = _replicas.get(engine) if lag_ok else None
+    if replica is None or _wrote_here() or not replica.usable():
+        async with engine.connect() as conn:      # inline: the path of every read without a replica
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return
+    async with AsyncExitStack() as stack:
+        try:
+            conn = await stack.enter_async_context(_autocommit(replica.engine))
+        except Exception as exc:
+            if not replica_failure(exc):      # refused, timed out, still starting up: fall back
+                raise
+            replica.lost(exc)
+            conn = None
+        if conn is None:
+            yield await stack.enter_async_context(_autocommit(engine))
+        else:
+            yield cast(AsyncConnection, _FallbackConnection(conn, engine, replica, stack))
+
+
+@asynccontextmanager
+async def _autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     async with engine.connect() as conn:
-        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        yield auto
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @asynccontextmanager
 async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection inside one transaction, committed on success and rolled back on error."""
+    # From here on this request reads its own writes: lag-tolerant reads stay on the primary.
+    _writer.set(asyncio.current_task())
     async with engine.begin() as conn:
         yield conn
+
+
+# ---- read replica (SPEC §13.2) ------------------------------------------------------------------
+
+# The task that last wrote, set by transaction(). aiohttp runs each request in a task of its own,
+# so "this task wrote" is "this request wrote". A task, not a flag: a new request's task starts
+# from a copy of its parent's context, and a flag would leak into it. A websocket is one task,
+# so a socket that wrote keeps reading from the primary.
+_writer: ContextVar[asyncio.Task[Any] | None] = ContextVar("writer", default=None)
+
+
+def _wrote_here() -> bool:
+    writer = _writer.get()
+    return writer is not None and writer is asyncio.current_task()
+
+# The replica of each primary engine, keyed by the engine itself so every app in a process (tests
+# run several) has its own and domain code keeps passing one engine around.
+_replicas: weakref.WeakKeyDictionary[AsyncEngine, Replica] = weakref.WeakKeyDictionary()
+
+# SQLSTATE classes after which the same read on the primary will do: 08 connection exception,
+# 57 operator intervention (shutdown, crash), 40001 a recovery conflict cancelled the query.
+_REPLICA_FAILURES = ("08", "57", "40001")
+
+
+@dataclass
+class Replica:
+    """A read replica's engine and whether it is worth trying right now."""
+
+    engine: AsyncEngine
+    retry_after: float = 5.0
+    down_until: float = field(default=0.0, init=False)
+
+    def usable(self) -> bool:
+        return time.monotonic() >= self.down_until
+
+    def lost(self, exc: BaseException) -> None:
+        """Send lag-tolerant reads to the primary for `retry_after` seconds, then try again."""
+        if self.usable():
+            log.warning("read replica unavailable, reading from the primary for %g s: %r",
+                        self.retry_after, exc)
+        self.down_until = time.monotonic() + self.retry_after
+
+
+def replica_failure(exc: BaseException) -> bool:
+    """Whether `exc` says the replica is gone, overloaded (its pool is exhausted) or cancelled the
+    read, rather than the read is wrong."""
+    if isinstance(exc, (OSError, TimeoutError, PoolTimeout)):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or getattr(getattr(exc.orig, "__cause__", None), "sqlstate", "")
+    return str(state).startswith(_REPLICA_FAILURES)
+
+
+class _FallbackConnection:
+    """A replica connection that moves to the primary when the replica fails under a statement.
+
+    Reads are idempotent, so the failed statement runs again on the primary and the request never
+    sees the replica go (no 5xx). Everything but execute/scalar is the replica connection's own.
+    """
+
+    def __init__(self, conn: AsyncConnection, primary: AsyncEngine, replica: Replica,
+                 stack: AsyncExitStack) -> None:
+        self._conn, self._primary, self._replica, self._stack = conn, primary, replica, stack
+        self._moved = False
+
+    async def _retry(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await getattr(self._conn, name)(*args, **kwargs)
+        except Exception as exc:
+            if self._moved or not replica_failure(exc):
+                raise
+            self._replica.lost(exc)
+            self._moved = True
+            self._conn = await self._stack.enter_async_context(_autocommit(self._primary))
+            return await getattr(self._conn, name)(*args, **kwargs)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._retry("execute", *args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._retry("scalar", *args, **kwargs)
+
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._retry("scalars", *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def make_replica_engine(url: str, *, pool_size: int, max_overflow: int) -> AsyncEngine:
+    """An engine for a read replica: short connect timeout, dead connections dropped at checkout.
+
+    A replica that went away leaves closed connections in the pool; asyncpg knows without a round
+    trip (`is_closed()`), so checkout replaces them for free instead of paying pool_pre_ping on
+    every read. A replica that is down fails the connect within 2 s and read() falls back.
+    """
+    engine = create_async_engine(
+        async_url(url), pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800,
+        connect_args={"server_settings": SERVER_SETTINGS, "timeout": 2})
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def drop_closed(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        if record.driver_connection.is_closed():
+            raise DisconnectionError("replica connection closed")
+
+    return engine
+
+
+def attach_replica(primary: AsyncEngine, replica: Replica) -> None:
+    """Let lag-tolerant reads on `primary` use `replica` (until the primary engine is gone)."""
+    _replicas[primary] = replica
 
 
 async def make_hot_pool(url: str, *, max_size: int) -> asyncpg.Pool:

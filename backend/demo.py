@@ -25,6 +25,7 @@ log = logging.getLogger("backend.demo")
 
 PASSWORD = "demo-password"
 DEMO_APP = "Demo app"
+DASHBOARD_USER = "demo-operator"     # can_view_dashboard (as is_admin); the other demo roles cannot
 USERS = [("demo-admin", "admin"), ("demo-operator", "operator"), ("demo-mechanic", "mechanic"),
          ("demo-driver", "driver"), ("demo-client", "client")]
 CARS = [("A001AA54", "Toyota", "Camry", "55.030204", "82.920430"),
@@ -110,6 +111,8 @@ async def load_demo(config: Config, public_url: str) -> None:
     lines = ["", f"Demo users (password: {PASSWORD}):"]
     lines += [f"  {login:<15} role {role}" for login, role in USERS]
     lines += [f"CallUp app «{DEMO_APP}»: X-Application-Token: {await _demo_app_token(config)}",
-              f"API docs:  {public_url}/docs", f"Dashboard: {public_url}/dashboard",
+              f"API docs:  {public_url}/docs (Authorize: any demo user's token from POST /api/auth/login/)",
+              f"Dashboard: {public_url}/dashboard (sign in as {DASHBOARD_USER}, or demo-admin; "
+              f"password {PASSWORD})",
               f"Health:    {public_url}/health", f"Realtime:  {public_url.replace('http', 'ws', 1)}/ws", ""]
     print("\n".join(lines), flush=True)

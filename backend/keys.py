@@ -7,7 +7,6 @@ no domain and no layer above it (the import contracts in setup.cfg hold it to th
 from __future__ import annotations
 
 import collections
-import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from backend.auth.lifecycle import UserLifecycle
+    from backend.auth.revocation import Revocations
+    from backend.auth.users import Identity
     from backend.callup.calls import Calls
     from backend.config import Config
     from backend.fleet.hooks import PassengerCarHooks
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from backend.realtime.bus import Bus
     from backend.realtime.channels import Channels
     from backend.realtime.hub import Hub
+    from backend.sharing.free_cars import FreeCars
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 DB: web.AppKey[AsyncEngine] = web.AppKey("db")
@@ -39,6 +41,8 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")   # set once by the auth middleware; absent = anonymous
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+# The user row behind a bearer principal, as the auth middleware read it (GET /api/auth/me/ answers from it).
+IDENTITY: web.RequestKey[Identity] = web.RequestKey("identity")
 
 INSTANCE: web.AppKey[str] = web.AppKey("instance")                   # unique per process (SPEC §11.4)
 CONNECTION_COUNT: web.AppKey[Callable[[], int]] = web.AppKey("connection_count")   # set by realtime
@@ -51,6 +55,14 @@ OPS_SAMPLES: web.AppKey[collections.deque] = web.AppKey("ops_samples")  # backen
 # a request's sessid into a principal (or None), and an access token into a principal (or ApiError).
 SESSION_RESOLVER: web.AppKey[Callable[[web.Request], Awaitable[Principal | None]]] = web.AppKey("session_resolver")
 TOKEN_RESOLVER: web.AppKey[Callable[[web.Application, str], Awaitable[Principal]]] = web.AppKey("token_resolver")
+# The same credential's principal with the user's current role and permissions, None when the user
+# may no longer sign in: open sockets re-check their subscriptions with it when rights change.
+PRINCIPAL_RELOADER: web.AppKey[Callable[[web.Application, Principal], Awaitable[Principal | None]]] = \
+    web.AppKey("principal_reloader")
+# The Origin rule of SPEC §2.4 for a request the sessid cookie authenticated: raises 403
+# origin_not_allowed (ApiError) for a foreign Origin; /ws and /sse apply it before they answer.
+ORIGIN_GUARD: web.AppKey[Callable[[web.Request], None]] = web.AppKey("origin_guard")
+REVOCATIONS: web.AppKey[Revocations] = web.AppKey("revocations")              # backend.auth.revocation
 SESSION_STORAGE: web.AppKey[AbstractStorage] = web.AppKey("session_storage")   # backend.auth.sessions
 PASSWORD_POOL: web.AppKey[ThreadPoolExecutor] = web.AppKey("password_pool")     # argon2's threads (auth.passwords)
 # Injected by callup: an X-Application-Token into a principal (auth's middleware calls it).
@@ -63,9 +75,10 @@ PASSENGER_CAR_HOOKS: web.AppKey[PassengerCarHooks] = web.AppKey("passenger_car_h
 # Realtime (backend/realtime): the bus, the hub, the channel registry, domain frame commands, open sockets.
 BUS: web.AppKey[Bus] = web.AppKey("bus")
 HUB: web.AppKey[Hub] = web.AppKey("hub")
+FREE_CARS: web.AppKey[FreeCars] = web.AppKey("free_cars")   # backend.sharing.free_cars: GET /api/cars, encoded once
 CHANNELS: web.AppKey[Channels] = web.AppKey("channels")
 WS_COMMANDS: web.AppKey[dict] = web.AppKey("ws_commands")
-SOCKETS: web.AppKey[weakref.WeakSet] = web.AppKey("sockets")
+SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets")
 # Set by realtime: which of these users have a live socket on any instance (SPEC §12.4, chat's `online`).
 ONLINE: web.AppKey[Callable[[Collection[int]], Awaitable[set[int]]]] = web.AppKey("online")
 # Injected by the domain that owns user cards: id → {"id", "username", "name"} (presence lists them).

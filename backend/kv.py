@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from backend import keys
@@ -25,13 +25,21 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 KV = Redis | RedisCluster
 
 
-def make_redis(url: str, *, cluster: bool = False) -> KV:
-    """A client with short timeouts, so a lost Redis degrades requests instead of hanging them."""
+def make_redis(url: str, *, cluster: bool = False, pool_size: int = 256, pool_timeout: float = 2.0) -> KV:
+    """A client with short timeouts, so a lost Redis degrades requests instead of hanging them.
+
+    The single-server pool blocks: past `pool_size` busy connections a command waits up to
+    `pool_timeout` for one to come back, then fails with a ConnectionError (a RedisError, so the
+    request answers 503 or fails open like any Redis outage). redis-py's default pool instead
+    refuses the 101st concurrent command at once ("Too many connections").
+    """
     if cluster:
         # require_full_coverage=False: while one shard is down, the others keep serving their slots.
         return RedisCluster.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15,
-                                     require_full_coverage=False)
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)
+                                     require_full_coverage=False, max_connections=pool_size)
+    pool = BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=pool_timeout,
+                                           socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)
+    return Redis.from_pool(pool)      # the client owns the pool: aclose() disconnects it
 
 
 def is_cluster(redis: KV) -> bool:
@@ -57,7 +65,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     url = config.redis_url
     if url is None:
         raise RuntimeError("REDIS_URL is not set (run.py starts an embedded Valkey when it is missing)")
-    client = make_redis(url, cluster=config.redis_cluster)
+    client = make_redis(url, cluster=config.redis_cluster, pool_size=config.redis_pool_size,
+                        pool_timeout=config.redis_pool_timeout)
     app[keys.REDIS] = client
     yield
     await client.aclose()

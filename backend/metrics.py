@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -44,6 +45,19 @@ class Metrics:
                                              registry=r)
         self.slow_consumer_closes = Counter("ws_slow_consumer_closes", "Websockets closed with 1013", registry=r)
         self.bus_reconnects = Counter("bus_reconnects", "Redis pub/sub reconnections", registry=r)
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count and time one answered request; label children are looked up once per label set
+        (prometheus_client's labels() validates and locks on every call)."""
+        key = (method, route, status)
+        children = self._http_children.get(key)
+        if children is None:
+            labels = (method, route, str(status))
+            children = self._http_children[key] = (self.http_requests.labels(*labels),
+                                                   self.http_latency.labels(*labels))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def watch_pool(self, read: Callable[[], dict[str, int]]) -> None:
         """Export DB pool usage, read from `read()` at every scrape."""

@@ -29,6 +29,11 @@ class Permission(enum.StrEnum):
 
 PERMISSION_FLAGS: tuple[str, ...] = tuple(flag.value for flag in Permission)
 
+# SPEC §3.1: an access token is honoured this many seconds past its `exp` (clock skew between
+# machines). One constant for REST's token check and for the sockets and streams that re-check at
+# expiry, so a token never works on one and not on the other.
+TOKEN_LEEWAY = 30
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Principal:
@@ -44,6 +49,11 @@ class Principal:
     app_id: int | None = None
     token_jti: str | None = None
     token_exp: int | None = None       # unix time the access token expires (websocket re-check)
+
+    @property
+    def token_deadline(self) -> float | None:
+        """Unix time after which the access token is refused everywhere (exp + TOKEN_LEEWAY)."""
+        return None if self.token_exp is None else self.token_exp + TOKEN_LEEWAY
 
     @property
     def is_user(self) -> bool:

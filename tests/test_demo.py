@@ -15,6 +15,13 @@ async def test_demo_loads_once_and_signs_in(config: Config, client: TestClient, 
     await load_demo(config, "http://127.0.0.1:8080")      # second start: nothing new
     out = capsys.readouterr().out
     assert "demo-admin" in out and "/docs" in out
+    # The printout names the account that opens the dashboard, and that account does open it.
+    dashboard_line = next(line for line in out.splitlines() if "/dashboard" in line)
+    assert "demo-operator" in dashboard_line
+    signed = await client.post("/api/auth/login/", json={"login": "demo-operator", "password": PASSWORD})
+    operator = {"Authorization": f"Bearer {(await signed.json())['access']}"}
+    stats = await client.get("/api/ops/stats", headers=operator)
+    assert stats.status == 200, await stats.text()
     resp = await client.post("/api/auth/login/", json={"login": "demo-mechanic", "password": PASSWORD})
     assert resp.status == 200
     headers = {"Authorization": f"Bearer {(await resp.json())['access']}"}

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend import keys
 from backend.api.access import current_user
-from backend.api.pagination import ListQuery, fetch_page, page_body
+from backend.api.pagination import ListQuery, fetch_page, list_query, page_body, page_of
 from backend.api.responses import respond
 from backend.api.routing import USER, route
 from backend.api.types import BIGINT_MAX
@@ -204,6 +204,10 @@ class Resource:
     async def before_delete(self, conn: AsyncConnection, principal: Principal, row: Row) -> None:
         """Check that `row` may go, or clean up after it (inside the transaction)."""
 
+    async def lock_related(self, conn: AsyncConnection, item_id: int, values: Mapping[str, Any]) -> None:
+        """First thing in an update's transaction, before row `item_id` is locked: take the locks the
+        update of it with `values` will need, in a global order (default none; see fleet waybills)."""
+
     # ---- hooks: the whole write ---------------------------------------------------------------
     def refuse_nulls(self, model: BaseModel, partial: bool) -> None:
         """400 for nulls an updated row cannot hold (PUT and PATCH). Default: PATCH makes every
@@ -231,6 +235,7 @@ class Resource:
         """Lock row `item_id`, check `can_write`, run `before_update` and write, in one transaction."""
         try:
             async with transaction(db) as conn:
+                await self.lock_related(conn, item_id, values)
                 current = await self.get_writable(conn, principal, item_id)
                 values = await self.before_update(conn, principal, current, values)
                 if "updated_at" in self.table.c:
@@ -303,15 +308,20 @@ class Resource:
         out, body = self.schema_out, self.schema_in
         # Any signed-in user reaches the views; can_read/can_write and scope() decide per resource and row.
         common = {"tag": name, "slash_optional": True, "auth": USER}
-        route(app, "GET", self.path, self.list_view, summary=f"List {name}", response=out, **common)
+        # responses: 403 of can_read/can_write, 400 of ?include_deleted=, 409 of a delete guard (a booked car).
+        query = list_query(f"{out.__name__}ListQuery", {key: spec.kind for key, spec in self.filters.items()})
+        route(app, "GET", self.path, self.list_view, summary=f"List {name}", query=query,
+              response=page_of(out), responses=(403,), **common)
         route(app, "POST", self.path, self.create_view, summary=f"Create {name}", body=body, response=out,
-              status=201, **common)
-        route(app, "GET", self.item_path, self.retrieve_view, summary=f"Retrieve {name}", response=out, **common)
+              status=201, responses=(403,), **common)
+        route(app, "GET", self.item_path, self.retrieve_view, summary=f"Retrieve {name}", response=out,
+              responses=(400, 403), **common)
         route(app, "PUT", self.item_path, self.update_view, summary=f"Replace {name}", body=body,
-              response=out, **common)
+              response=out, responses=(403,), **common)
         route(app, "PATCH", self.item_path, self.patch_view, summary=f"Update {name}",
-              body=self.schema_patch, response=out, **common)
-        route(app, "DELETE", self.item_path, self.delete_view, summary=f"Delete {name}", status=204, **common)
+              body=self.schema_patch, response=out, responses=(403,), **common)
+        route(app, "DELETE", self.item_path, self.delete_view, summary=f"Delete {name}", status=204,
+              responses=(400, 403, 409), **common)
 
     def _values(self, model: BaseModel, only_set: bool) -> dict[str, Any]:
         data = model.model_dump(exclude_unset=only_set)
@@ -322,7 +332,7 @@ class Resource:
         page = read_query(request, ListQuery)
         include_deleted = _include_deleted(request, principal)
         query = self.filter_queryset(self.get_queryset(principal, include_deleted), request.query)
-        async with read(request.app[keys.DB]) as conn:
+        async with read(request.app[keys.DB], lag_ok=True) as conn:
             count, rows = await fetch_page(conn, query, self.table.c.id, limit=page.limit, offset=page.offset)
         return respond(page_body(request, count, page, [self.to_out(row, principal) for row in rows]))
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -13,14 +16,13 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from backend import keys
+from backend import keys, logs
 from backend.api.surfaces import error_response
 from backend.errors import ApiError, database_unavailable, internal_error, redis_unavailable
 from backend.jsonutil import dumps
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-access_log = logging.getLogger("backend.access")
 error_log = logging.getLogger("backend.errors")
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -77,11 +79,29 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+# Generated request ids: a random per-process prefix and a counter, 32 hex digits like a uuid4
+# but without a urandom call per request (the profile of /health/live showed it). Reset in a fork.
+_ids = itertools.count()
+_id_prefix = secrets.token_hex(8)
+
+
+def _new_ids() -> None:
+    global _ids, _id_prefix
+    _ids, _id_prefix = itertools.count(), secrets.token_hex(8)
+
+
+os.register_at_fork(after_in_child=_new_ids)
+
+
+def new_request_id() -> str:
+    return f"{_id_prefix}{next(_ids):016x}"
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every request an id, then time, count and log it once it is answered."""
-    incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    incoming = request.headers.get("X-Request-ID")
+    request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else new_request_id()
     request[keys.REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
@@ -91,17 +111,16 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not response.prepared:
             response.headers["X-Request-ID"] = request_id
         return response
+    except asyncio.CancelledError:
+        # aiohttp cancels the handler of a client that hung up (handler_cancellation): not a 500.
+        status = CLIENT_CLOSED
+        raise
     finally:
         elapsed = time.perf_counter() - started
-        route = _route_name(request)
-        metrics = request.app[keys.METRICS]
-        labels = (request.method, route, str(status))
-        metrics.http_requests.labels(*labels).inc()
-        metrics.http_latency.labels(*labels).observe(elapsed)
-        access_log.info("request", extra={"request_id": request_id, "method": request.method,
-                                          "path": request.path, "status": status,
-                                          "duration_ms": round(elapsed * 1000, 2),
-                                          "remote": request.remote})
+        request.app[keys.METRICS].observe_request(request.method, _route_name(request), status, elapsed)
+        if logs.ACCESS.isEnabledFor(logging.INFO):
+            logs.access({"request_id": request_id, "method": request.method, "path": request.path,
+                         "status": status, "duration_ms": round(elapsed * 1000, 2), "remote": request.remote})
 
 
 @web.middleware
@@ -121,6 +140,10 @@ async def render_errors(request: web.Request, handler: Handler) -> web.StreamRes
                                                      "path": request.path})
         return error_response(request, redis_unavailable(), dumps)
     except Exception as exc:
+        if client_gone(request):
+            # The caller hung up (its body stopped half-way, or it left while we worked): there is
+            # nobody to answer and no outage to report. Counted as 499, nginx's "client closed".
+            return web.Response(status=CLIENT_CLOSED)
         if not database_lost(exc):
             return _unexpected(request)
         error_log.warning("database unavailable", extra={"request_id": request.get(keys.REQUEST_ID, "-"),
@@ -132,6 +155,16 @@ async def render_errors(request: web.Request, handler: Handler) -> web.StreamRes
 # as opposed to a statement that was wrong.
 _LOST_CONNECTION = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
                     asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError)
+
+
+CLIENT_CLOSED = 499
+
+
+def client_gone(request: web.Request) -> bool:
+    """True once the client's connection is closed: a read of its body fails with
+    ConnectionResetError then, an OSError that must not pass for a lost database."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def database_lost(exc: BaseException) -> bool:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Generic, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import ColumnElement, RowMapping, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,6 +32,19 @@ class Page(BaseModel, Generic[T]):
     next: str | None
     previous: str | None
     results: list[T]
+
+
+def page_of(item: type[BaseModel]) -> type[Page[Any]]:
+    """Page[item] under a name of its own (OpenAPI component names cannot hold brackets)."""
+    return create_model(f"{item.__name__}Page", __base__=Page[item])  # type: ignore[valid-type]
+
+
+def list_query(name: str, filters: Mapping[str, type]) -> type[ListQuery]:
+    """A list's query string as /openapi.json shows it: pagination plus its filters (int, str or date)."""
+    kinds: dict[type, Any] = {int: Annotated[int, Field(ge=-BIGINT_MAX, le=BIGINT_MAX)], str: str,
+                              dt.date: dt.date}
+    fields: dict[str, Any] = {key: (kinds[kind] | None, None) for key, kind in filters.items()}
+    return create_model(name, __base__=ListQuery, **fields)  # type: ignore[call-overload,no-any-return]
 
 
 async def fetch_page(conn: AsyncConnection, query: Select[Any], order_by: ColumnElement[Any], *,

@@ -22,6 +22,7 @@ from backend.principal import Permission
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Security = list[dict[str, list[str]]]
 SIGNATURE_HEADER = "X-Signature"
+API_PREFIX = "/api/"              # the DRF-style surfaces, where a trailing slash is optional
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,10 @@ class Endpoint:
     response: type[BaseModel] | None = None
     status: int = 200
     auth: Access = ANYONE
+    # Statuses the handler itself answers beyond `status` and those /openapi.json derives from the
+    # route (its access rule, body, query and path parameters): another success (200 for an
+    # idempotent repeat of a 201), 404 of a lookup, 409 of a state machine, 429 of a limit...
+    responses: tuple[int, ...] = ()
 
 
 def endpoints(app: web.Application) -> list[Endpoint]:
@@ -116,14 +121,17 @@ def guarded(handler: Handler, auth: Access) -> Handler:
 def route(app: web.Application, method: str, path: str, handler: Handler, *, summary: str, tag: str,
           body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
           response: type[BaseModel] | None = None, status: int = 200, auth: Access = ANYONE,
-          slash_optional: bool = False) -> None:
+          responses: tuple[int, ...] = (), slash_optional: bool = False) -> None:
     """Add `handler` at `path` behind `auth`, and document both; with slash_optional the path also
-    works without its trailing slash (SPEC §5: no redirect, so POST works too)."""
+    works without its trailing slash (SPEC §5: no redirect, so POST works too). Every `/api/*` path
+    answers both with and without its trailing slash, whichever form it was declared in (DRF
+    clients add the slash, the car-sharing seed leaves it out)."""
     paths = [path]
-    if slash_optional and path.endswith("/") and len(path) > 1:
-        paths.append(path.rstrip("/"))
+    if (slash_optional or path.startswith(API_PREFIX)) and len(path) > 1:
+        paths.append(path.rstrip("/") if path.endswith("/") else path + "/")
     checked = guarded(handler, auth)
     for each in paths:
         app.router.add_route(method, each, checked)
     endpoints(app).append(Endpoint(method=method, path=path, summary=summary, tag=tag, body=body,
-                                   query=query, response=response, status=status, auth=auth))
+                                   query=query, response=response, status=status, auth=auth,
+                                   responses=responses))

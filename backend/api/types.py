@@ -12,16 +12,23 @@ THOUSANDTH = Decimal("0.001")
 BIGINT_MAX = 2**63 - 1          # PostgreSQL bigint, the type of every id column
 
 
-def _not_bool(value: object) -> object:
-    # pydantic's lax int takes true as 1; an id is never a boolean.
-    if isinstance(value, bool):
+_DIGITS = re.compile(r"-?[0-9]+")
+
+
+def _integer(value: object) -> object:
+    # pydantic's lax int also takes true, "2.0", " 2 ", "+2" and "2_000"; an integer here is a JSON
+    # number or a plain string of ASCII digits, nothing else.
+    if isinstance(value, bool) or (isinstance(value, str) and not _DIGITS.fullmatch(value)):
         raise ValueError("Требуется целочисленное значение.")
     return value
 
 
-# Every body field that names a row: a number past bigint is a 400 on its field here, at the edge,
-# instead of a driver error (500) in the query that looks the row up.
-Id = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=BIGINT_MAX)]
+# Every body field (and websocket frame field) that names a row, on every surface: the one integer
+# rule is a JSON integer or a string of decimal digits ("8": seed 004 writes its fields as
+# strings, and the other seeds' clients send form values), never true, 8.5, "8.5" or "8.0". A
+# number past bigint is a 400 on its field here, at the edge, instead of a driver error (500) in the
+# query that looks the row up.
+Id = Annotated[int, BeforeValidator(_integer), Field(ge=1, le=BIGINT_MAX)]
 
 
 def q3(value: Decimal | int | str) -> Decimal:

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from backend import keys
+from backend.api.messages import location, message_for
 from backend.errors import ApiError
 from backend.jsonutil import loads
 
@@ -15,64 +16,14 @@ M = TypeVar("M", bound=BaseModel)
 
 JSON_TYPES = frozenset({"application/json"})
 
-# pydantic error type -> Russian message in DRF's voice; unknown types fall back to pydantic's text.
-MESSAGES: dict[str, str] = {
-    "missing": "Обязательное поле.",
-    "string_type": "Ожидается строка.",
-    "string_too_short": "Убедитесь, что это поле содержит не менее {min_length} символов.",
-    "string_too_long": "Убедитесь, что это поле содержит не более {max_length} символов.",
-    "string_pattern_mismatch": "Значение имеет неверный формат.",
-    "int_type": "Требуется целочисленное значение.",
-    "int_parsing": "Требуется целочисленное значение.",
-    "int_from_float": "Требуется целочисленное значение.",
-    "float_parsing": "Требуется численное значение.",
-    "decimal_parsing": "Требуется численное значение.",
-    "decimal_type": "Требуется численное значение.",
-    "decimal_max_places": "Убедитесь, что в числе не более {decimal_places} знаков после запятой.",
-    "decimal_max_digits": "Убедитесь, что в числе не более {max_digits} цифр.",
-    "bool_type": "Требуется логическое значение.",
-    "bool_parsing": "Требуется логическое значение.",
-    "greater_than_equal": "Убедитесь, что значение больше либо равно {ge}.",
-    "greater_than": "Убедитесь, что значение больше {gt}.",
-    "less_than_equal": "Убедитесь, что значение меньше либо равно {le}.",
-    "less_than": "Убедитесь, что значение меньше {lt}.",
-    "literal_error": "Значение не является допустимым вариантом: {expected}.",
-    "enum": "Значение не является допустимым вариантом: {expected}.",
-    "date_parsing": "Неправильный формат даты. Используйте формат YYYY-MM-DD.",
-    "date_from_datetime_parsing": "Неправильный формат даты. Используйте формат YYYY-MM-DD.",
-    "date_type": "Неправильный формат даты. Используйте формат YYYY-MM-DD.",
-    "time_parsing": "Неправильный формат времени. Используйте формат hh:mm:ss.",
-    "time_type": "Неправильный формат времени. Используйте формат hh:mm:ss.",
-    "datetime_parsing": "Неправильный формат даты и времени.",
-    "model_type": "Ожидается объект JSON.",
-    "dict_type": "Ожидается объект JSON.",
-    "list_type": "Ожидается список.",
-    "uuid_parsing": "Неправильный UUID.",
-    "value_error": "{error}",
-    "assertion_error": "{error}",
-    "extra_forbidden": "Лишнее поле.",
-}
 
+def fields_of(exc: ValidationError, skip: int = 0) -> dict[str, list[str]]:
+    """Field name -> Russian messages, the DRF shape; errors without a location go to non_field_errors.
 
-def _message(item: Any) -> str:
-    template = MESSAGES.get(item["type"])
-    if template is None:
-        return str(item["msg"])
-    context = dict(item.get("ctx") or {})
-    if "error" in context:
-        context["error"] = str(context["error"]).removeprefix("Value error, ")
-    try:
-        return template.format(**context)
-    except (KeyError, IndexError):
-        return str(item["msg"])
-
-
-def fields_of(exc: ValidationError) -> dict[str, list[str]]:
-    """Field name -> messages, the DRF shape; errors without a location go to non_field_errors."""
+    `skip` drops leading location parts that name no field (a tagged union's tag, for ws frames)."""
     fields: dict[str, list[str]] = {}
     for item in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in item["loc"]) or "non_field_errors"
-        fields.setdefault(where, []).append(_message(item))
+        fields.setdefault(location(item["loc"], skip), []).append(message_for(item))
     return fields
 
 

@@ -42,12 +42,20 @@ async def api_login(request: web.Request) -> web.Response:
 
 async def api_me(request: web.Request) -> web.Response:
     """GET /api/auth/me/: the current user."""
-    row = await user_row(request.app, current_user(request).user_id or 0)
+    user_id = current_user(request).user_id or 0
+    identity = request.get(keys.IDENTITY)
+    if identity is not None and identity.id == user_id:
+        # A bearer request: the auth middleware's identity query read every field already, and the
+        # user is live (deleted or blocked users are refused before this), so deleted_at is None.
+        return respond({"id": identity.id, "name": identity.name, "surname": identity.surname,
+                        "last_name": identity.last_name, "login": identity.login, "phone": identity.phone,
+                        "driver_license": identity.driver_license, "role": identity.role_id, "deleted_at": None})
+    row = await user_row(request.app, user_id)
     return respond(MeOut.model_validate({**row, "role": row["role_id"]}).model_dump(mode="json"))
 
 
 def setup(app: web.Application) -> None:
     route(app, "POST", "/api/auth/login/", api_login, summary="Sign in (seed 001)", tag="auth",
-          body=ApiLoginIn, response=ApiLoginOut, slash_optional=True)
+          body=ApiLoginIn, response=ApiLoginOut, slash_optional=True, responses=(429,))
     route(app, "GET", "/api/auth/me/", api_me, summary="Current user (seed 001)", tag="auth",
-          response=MeOut, slash_optional=True, auth=USER)
+          response=MeOut, slash_optional=True, auth=USER, responses=(404,))

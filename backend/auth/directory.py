@@ -14,6 +14,7 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from backend.api.crud import live_row
 from backend.auth.tables import users
 from backend.auth.users import create_user, unique_violation
 from backend.config import Config
@@ -103,6 +104,11 @@ async def live_user(conn: AsyncConnection, user_id: int) -> dict[str, Any] | Non
     return dict(row) if row is not None else None
 
 
+async def require_user(conn: AsyncConnection, user_id: int, *, field: str) -> None:
+    """A 400 on `field` unless user `user_id` exists and is not deleted (other domains' references)."""
+    await live_row(conn, users, user_id, field=field)
+
+
 async def search_by_username(conn: AsyncConnection, fragment: str, limit: int) -> list[dict[str, Any]]:
     """Visible users whose username contains `fragment` (case-insensitive): exact, then prefix matches."""
     lowered = fragment.lower()
@@ -111,6 +117,14 @@ async def search_by_username(conn: AsyncConnection, fragment: str, limit: int) -
     query = (select(users).where(users.c.username.icontains(fragment, autoescape=True), *LIVE)
              .order_by(rank, username, users.c.id).limit(limit))
     return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def live_ids(conn: AsyncConnection, ids: Iterable[int]) -> set[int]:
+    """Which of `ids` are visible users (not deleted, not blocked): a chat with anyone else is closed."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    return set((await conn.execute(select(users.c.id).where(users.c.id.in_(wanted), *LIVE))).scalars())
 
 
 async def brief_users(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:

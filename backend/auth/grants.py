@@ -9,7 +9,6 @@ from aiohttp import web
 from backend import keys
 from backend.auth import refresh
 from backend.auth.passwords import fingerprint_matches, stored_fingerprint
-from backend.auth.revocation import not_before, revoke_family
 from backend.auth.tokens import AccessToken, issue_access, password_changed
 from backend.auth.users import Identity, load_identity
 from backend.db import transaction
@@ -30,7 +29,7 @@ async def issue_access_for(app: web.Application, identity: Identity, client: str
     """An access token for `identity` that a logout-all of the same second does not void."""
     return issue_access(app[keys.CONFIG], user_id=identity.id, login=identity.login, role_id=identity.role_id,
                         password_hash=identity.password_hash, client=client,
-                        issued_at=await not_before(app, identity.id))
+                        issued_at=await app[keys.REVOCATIONS].not_before(identity.id))
 
 
 async def issue_pair(app: web.Application, identity: Identity, client: str) -> TokenPair:
@@ -64,7 +63,7 @@ async def rotate(app: web.Application, raw: str) -> TokenPair:
     except refresh.RefreshRefused as refused:
         # The transaction rolled back; the family is revoked in a transaction of its own.
         if refused.kills_family and refused.family_id is not None and refused.user_id is not None:
-            await revoke_family(app, refused.user_id, refused.family_id)
+            await app[keys.REVOCATIONS].revoke_family(refused.user_id, refused.family_id)
         if refused.reason == "password_changed":
             raise password_changed() from None
         raise refresh_refused() from None

@@ -1,4 +1,5 @@
-"""The Origin and content-type rule of cookie surfaces (SPEC §2.4, §11.7) and CORS for ALLOWED_ORIGINS."""
+"""The Origin and content-type rule of cookie surfaces (SPEC §2.4, §11.7) — for REST and for the
+upgrades of /ws and /sse — and CORS for ALLOWED_ORIGINS."""
 
 from __future__ import annotations
 
@@ -34,6 +35,30 @@ def origin_allowed(request: web.Request, origin: str) -> bool:
     return origin in allowed or origin in own_origins(request)
 
 
+def refuse_foreign_origin(request: web.Request) -> None:
+    """The Origin rule (SPEC §2.4): a request that carries an `Origin` must come from ALLOWED_ORIGINS
+    or from this server itself, else 403 origin_not_allowed. Without the header (non-browser
+    clients) it passes."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not origin_allowed(request, origin):
+        raise forbidden("Запрос с этого источника запрещён.", "origin_not_allowed")
+
+
+def by_session(request: web.Request) -> bool:
+    """True when the sessid cookie authenticated the request (the credential a browser sends by itself)."""
+    principal = request.get(keys.PRINCIPAL)
+    return principal is not None and principal.via == "session"
+
+
+def refuse_foreign_session_origin(request: web.Request) -> None:
+    """The Origin rule for what the cookie authenticated, whatever the method: /ws and /sse call it
+    (through keys.ORIGIN_GUARD) before the upgrade, so a foreign page cannot open a socket or a
+    stream in the user's name (cross-site websocket hijacking). A bearer token or an `auth` frame
+    is no ambient credential: a page holds it only if it was given it, so those are not refused."""
+    if by_session(request):
+        refuse_foreign_origin(request)
+
+
 @web.middleware
 async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse cross-site unsafe requests that a cookie would authenticate (CSRF).
@@ -46,13 +71,10 @@ async def check_origin(request: web.Request, handler: Handler) -> web.StreamResp
     (sign-out) has no content type to check.
     """
     if request.method in UNSAFE:
-        principal = request.get(keys.PRINCIPAL)
-        by_session = principal is not None and principal.via == "session"
-        if by_session or is_cookie_surface(request.path):
-            origin = request.headers.get("Origin")
-            if origin is not None and not origin_allowed(request, origin):
-                raise forbidden("Запрос с этого источника запрещён.", "origin_not_allowed")
-        if by_session and request.body_exists and request.content_type not in FORM_SAFE_TYPES:
+        session = by_session(request)
+        if session or is_cookie_surface(request.path):
+            refuse_foreign_origin(request)
+        if session and request.body_exists and request.content_type not in FORM_SAFE_TYPES:
             raise unsupported_media_type("JSON или multipart/form-data")
     return await handler(request)
 

@@ -53,9 +53,9 @@ async def signup(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     common: dict[str, Any] = {"tag": "profile"}
     route(app, "POST", "/profile/signin", signin, summary="Sign in (cookie session)", body=SigninIn,
-          response=ProfileOut, **common)
+          response=ProfileOut, responses=(429,), **common)
     route(app, "POST", "/sign-in", signin, summary="Sign in (alias of /profile/signin)", body=SigninIn,
-          response=ProfileOut, **common)
+          response=ProfileOut, responses=(429,), **common)
     route(app, "POST", "/profile/signout", signout, summary="Sign out (the session stays)", **common)
     route(app, "GET", "/profile", profile, summary="Current user (cookie session)", response=ProfileOut,
           auth=USER, **common)

@@ -10,9 +10,8 @@ from aiohttp import web
 
 from backend import keys
 from backend.auth.passwords import password_fingerprint
-from backend.auth.revocation import deny_key, revoked_before_key
-from backend.auth.tokens import decode_access, invalid_token, password_changed
-from backend.auth.users import fetch_identity
+from backend.auth.tokens import Claims, decode_access, invalid_token, password_changed
+from backend.auth.users import Identity, fetch_identity
 from backend.errors import ApiError, unauthorized
 from backend.kv import REDIS_ERRORS, get_many
 from backend.principal import Principal
@@ -31,11 +30,18 @@ def blocked_user() -> ApiError:
 
 async def principal_from_access_token(app: web.Application, token: str) -> Principal:
     """Verify an access JWT against keys, deny-list, user state and password fingerprint."""
+    identity, claims = await identity_from_access_token(app, token)
+    return identity.principal(via="bearer", client=claims.client, jti=claims.jti, exp=claims.exp)
+
+
+async def identity_from_access_token(app: web.Application, token: str) -> tuple[Identity, Claims]:
+    """principal_from_access_token's checks; returns the user row they read and the token's claims."""
     claims = decode_access(app[keys.CONFIG], token)
     try:
         # Two keys of two slots: one MGET on a single Redis, one per slot on a cluster (CROSSSLOT).
-        denied, revoked_before = await get_many(app[keys.REDIS], deny_key(app, claims.jti),
-                                                revoked_before_key(app, claims.user_id))
+        names = app[keys.REVOCATIONS]
+        denied, revoked_before = await get_many(app[keys.REDIS], names.deny_key(claims.jti),
+                                                names.revoked_before_key(claims.user_id))
     except REDIS_ERRORS:
         # REST keeps working without Redis (SPEC §8.4): signature, expiry, user state and the
         # password fingerprint are still checked; only logouts of the last ACCESS_TTL are unseen.
@@ -50,7 +56,19 @@ async def principal_from_access_token(app: web.Application, token: str) -> Princ
         raise password_changed()
     if revoked_before is not None and claims.iat <= float(revoked_before):
         raise invalid_token()
-    return identity.principal(via="bearer", client=claims.client, jti=claims.jti, exp=claims.exp)
+    return identity, claims
+
+
+async def reload_principal(app: web.Application, principal: Principal) -> Principal | None:
+    """`principal`'s credential with the user's current role and permissions (open sockets re-check
+    their subscriptions with it); None when the user was deleted or blocked meanwhile."""
+    if principal.user_id is None:
+        return principal                  # an app's rights are its token's, not a role's
+    identity = await fetch_identity(app[keys.HOT_DB], principal.user_id)
+    if identity is None or not identity.active:
+        return None
+    return identity.principal(via=principal.via, client=principal.client, jti=principal.token_jti,
+                              exp=principal.token_exp)
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -68,7 +86,9 @@ async def principal_from_request(request: web.Request) -> Principal | None:
     app = request.app
     token = bearer_token(request)
     if token is not None:
-        return await principal_from_access_token(app, token)
+        identity, claims = await identity_from_access_token(app, token)
+        request[keys.IDENTITY] = identity       # /api/auth/me/ answers from it, no second query
+        return identity.principal(via="bearer", client=claims.client, jti=claims.jti, exp=claims.exp)
     if keys.SESSION_RESOLVER in app:
         principal = await app[keys.SESSION_RESOLVER](request)
         if principal is not None:

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from backend import keys
 from backend.api.crud import Filter, Resource, escape_like, live_row
 from backend.api.types import Id, Phone
-from backend.auth import sessions
 from backend.auth.passwords import check_length, hash_password
 from backend.auth.schemas import ProfileOut
 from backend.auth.tables import permissions, roles, users
@@ -68,6 +67,12 @@ class UserIn(BaseModel):
 class RoleResource(Resource):
     unique_messages: ClassVar[Mapping[str, str]] = {"name": "Роль с таким названием уже существует."}
 
+    async def after_write(self, app: web.Application, principal: Principal, row: Mapping[str, Any],
+                          action: str, before: Mapping[str, Any] | None = None) -> None:
+        if action == "updated":
+            # A role's users hold it in their principals: their open sockets re-check (SPEC §8.1).
+            await app[keys.REVOCATIONS].role_rights_changed(int(row["id"]))
+
     async def before_delete(self, conn: AsyncConnection, principal: Principal, row: Mapping[str, Any]) -> None:
         used = (await conn.execute(select(func.count()).select_from(users).where(
             users.c.role_id == row["id"], users.c.deleted_at.is_(None)))).scalar_one()
@@ -89,6 +94,15 @@ class PermissionResource(Resource):
         if values.get("role_id", row["role_id"]) != row["role_id"]:
             await live_row(conn, roles, values["role_id"], field="role")
         return values
+
+    async def after_write(self, app: web.Application, principal: Principal, row: Mapping[str, Any],
+                          action: str, before: Mapping[str, Any] | None = None) -> None:
+        # Every user of the role (of both roles, when the row moved) holds other rights now: their
+        # open sockets re-check every subscription on every instance.
+        revocations = app[keys.REVOCATIONS]
+        await revocations.role_rights_changed(int(row["role_id"]))
+        if before is not None and before["role_id"] != row["role_id"]:
+            await revocations.role_rights_changed(int(before["role_id"]))
 
 
 def _is_manager(principal: Principal) -> bool:
@@ -168,11 +182,22 @@ class UserResource(Resource):
 
     async def after_write(self, app: web.Application, principal: Principal, row: Mapping[str, Any],
                           action: str, before: Mapping[str, Any] | None = None) -> None:
+        user_id = int(row["id"])
+        revocations = app[keys.REVOCATIONS]
         if action == "deleted" or row["client_status"] == "blocked":
             # The same consequences as blocking through /api/clients/ (SPEC §4.4): the car of a
             # reservation is freed and every credential and socket of the user ends.
-            await app[keys.USER_LIFECYCLE].ended(app[keys.DB], app[keys.BUS], int(row["id"]))
-            await sessions.revoke_user(app, int(row["id"]))
+            await app[keys.USER_LIFECYCLE].ended(app[keys.DB], app[keys.BUS], user_id)
+            await revocations.revoke_everything(user_id)
+            return
+        if before is None:
+            return
+        if row["password_hash"] != before["password_hash"]:
+            # Tokens and sessions of the old password are refused by their fingerprint; its open
+            # sockets close too, on every instance.
+            await revocations.password_changed(user_id)
+        elif row["role_id"] != before["role_id"] or row["client_status"] != before["client_status"]:
+            await revocations.rights_changed(user_id)
 
     def to_out(self, row: Mapping[str, Any], principal: Principal | None = None) -> dict[str, Any]:
         data = super().to_out(row, principal)

@@ -27,13 +27,6 @@ from backend import keys
 from backend.api.middlewares import from_http
 from backend.api.surfaces import error_response, is_cookie_surface
 from backend.auth.passwords import fingerprint_matches, stored_fingerprint
-from backend.auth.revocation import (
-    kill_sessions,
-    publish_revoked,
-    revoke_everything,
-    session_key,
-    user_sessions_key,
-)
 from backend.auth.tokens import password_changed
 from backend.auth.users import Identity, fetch_identity
 from backend.errors import ApiError, unauthorized
@@ -68,7 +61,7 @@ class SessionStorage(AbstractStorage):
         super().__init__(cookie_name=COOKIE, max_age=config.session_ttl, secure=config.cookie_secure,
                          httponly=True, samesite="Lax", encoder=dumps, decoder=loads)
         self._redis = app[keys.REDIS]       # one session, one key: any client, single or cluster
-        self._app = app
+        self._names = app[keys.REVOCATIONS]   # where sessions live in Redis (and how they are revoked)
         # The first JWT key signs, all of them verify: rotating JWT_SECRETS keeps the sessions.
         self._mac_keys = tuple(hmac.new(secret.encode(), _MAC_LABEL, hashlib.sha256).digest()
                                for _, secret in config.jwt_keys)
@@ -91,7 +84,7 @@ class SessionStorage(AbstractStorage):
         if not self.is_valid(cookie):
             return Session(None, data=None, new=True, max_age=self.max_age)
         try:
-            raw = await self._redis.get(session_key(self._app, str(cookie)))
+            raw = await self._redis.get(self._names.session_key(str(cookie)))
         except REDIS_ERRORS:
             # Sessions live in Redis only: while it is away every cookie request is anonymous.
             log.warning("cookie session unreadable, Redis unavailable")
@@ -106,7 +99,7 @@ class SessionStorage(AbstractStorage):
     async def save_session(self, request: web.Request, response: web.StreamResponse, session: Session) -> None:
         """Store the session while it holds something, forget it once emptied, (re)send its cookie."""
         key = str(session.identity or self.new_id())
-        name = session_key(self._app, key)
+        name = self._names.session_key(key)
         # Written first: a failed write must not hand out a cookie that names a lost sign-in.
         if len(session):
             await self._redis.set(name, self._encoder(self._get_session_data(session)), ex=session.max_age)
@@ -178,16 +171,17 @@ async def sign_in(request: web.Request, identity: Identity) -> None:
     """Bind `identity` to the caller's session under a brand-new session id (no fixation)."""
     app = request.app
     redis = app[keys.REDIS]
+    names = app[keys.REVOCATIONS]
     old = await current_session(request)
     if old.identity is not None:
-        await redis.delete(session_key(app, str(old.identity)))
+        await redis.delete(names.session_key(str(old.identity)))
         if isinstance(old.get("uid"), int):
-            await redis.srem(user_sessions_key(app, old["uid"]), str(old.identity))
+            await redis.srem(names.user_sessions_key(old["uid"]), str(old.identity))
     session = Session(storage_of(app).new_id(), data=None, new=True, max_age=app[keys.CONFIG].session_ttl)
     session["uid"] = identity.id
     session["fp"] = stored_fingerprint(app[keys.CONFIG], identity.password_hash)
     request[SESSION] = session
-    members = user_sessions_key(app, identity.id)
+    members = names.user_sessions_key(identity.id)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.sadd(members, str(session.identity))
         pipe.expire(members, app[keys.CONFIG].session_ttl)
@@ -206,7 +200,7 @@ async def sign_out(request: web.Request) -> None:
     user_id = session.get("uid")
     await unbind(request.app, session)
     if isinstance(user_id, int) and session.identity is not None:
-        await publish_revoked(request.app, user_id, session_mark(str(session.identity)))
+        await request.app[keys.REVOCATIONS].publish_revoked(user_id, session_mark(str(session.identity)))
 
 
 async def principal_from_session(request: web.Request) -> Principal | None:
@@ -233,17 +227,7 @@ async def unbind(app: web.Application, session: Session) -> None:
     user_id = session.pop("uid", None)
     session.pop("fp", None)
     if isinstance(user_id, int) and session.identity is not None:
-        await app[keys.REDIS].srem(user_sessions_key(app, user_id), str(session.identity))
-
-
-async def end_all_sessions(app: web.Application, user_id: int) -> int:
-    """Delete every cookie session of the user; returns how many there were."""
-    return await kill_sessions(app, user_id)
-
-
-async def revoke_user(app: web.Application, user_id: int) -> None:
-    """Every token, refresh token and session of the user dies (block, delete, logout all)."""
-    await revoke_everything(app, user_id)
+        await app[keys.REDIS].srem(app[keys.REVOCATIONS].user_sessions_key(user_id), str(session.identity))
 
 
 def setup(app: web.Application) -> None:

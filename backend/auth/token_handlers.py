@@ -12,7 +12,6 @@ from backend.api.routing import USER, route
 from backend.api.validation import read_json, read_query
 from backend.auth.grants import issue_pair, rotate
 from backend.auth.login import check_password
-from backend.auth.revocation import revoke_everything, revoke_token
 from backend.auth.schemas import (
     DetailOut,
     LogoutQuery,
@@ -79,9 +78,9 @@ async def token_logout(request: web.Request) -> web.Response:
     principal = _bearer_user(request)
     assert principal.user_id is not None and principal.token_jti is not None
     if query.all:
-        await revoke_everything(request.app, principal.user_id)
+        await request.app[keys.REVOCATIONS].revoke_everything(principal.user_id)
         return respond(DetailOut(detail="Все сеансы завершены."))
-    await revoke_token(request.app, principal.user_id, principal.token_jti, principal.token_exp)
+    await request.app[keys.REVOCATIONS].revoke_token(principal.user_id, principal.token_jti, principal.token_exp)
     return respond(DetailOut(detail="Выход выполнен."))
 
 
@@ -92,10 +91,10 @@ async def token_me(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     route(app, "POST", "/auth/login", token_login, summary="Sign in: access + refresh token", tag=TAG,
-          body=TokenLoginIn, response=TokenLoginOut)
+          body=TokenLoginIn, response=TokenLoginOut, responses=(429,))
     route(app, "POST", "/auth/refresh", token_refresh, summary="Rotate a refresh token", tag=TAG,
           body=RefreshIn, response=RefreshOut)
     route(app, "POST", "/auth/logout", token_logout, summary="Revoke this token (?all=true: every session)",
           tag=TAG, query=LogoutQuery, response=DetailOut, auth=USER)
     route(app, "GET", "/auth/me", token_me, summary="Current user (seed 003)", tag=TAG, response=TokenUser,
-          auth=USER)
+          auth=USER, responses=(404,))

@@ -36,6 +36,12 @@ class Identity:
     client_status: str
     deleted_at: dt.datetime | None
     permissions: frozenset[str]
+    # The rest of GET /api/auth/me/, so a bearer request there needs no second query (issue 11).
+    name: str = ""
+    surname: str = ""
+    last_name: str = ""
+    phone: str | None = None
+    driver_license: str | None = None
 
     @property
     def active(self) -> bool:
@@ -52,7 +58,8 @@ _FLAG_COLUMNS = [permissions.c[flag] for flag in PERMISSION_FLAGS]
 
 _IDENTITY = (
     select(users.c.id, users.c.login, users.c.email, users.c.password_hash, users.c.role_id,
-           roles.c.name.label("role_name"), users.c.client_status, users.c.deleted_at, *_FLAG_COLUMNS)
+           roles.c.name.label("role_name"), users.c.client_status, users.c.deleted_at, users.c.name,
+           users.c.surname, users.c.last_name, users.c.phone, users.c.driver_license, *_FLAG_COLUMNS)
     .select_from(users.join(roles, roles.c.id == users.c.role_id)
                  .outerjoin(permissions, (permissions.c.role_id == roles.c.id)
                             & permissions.c.deleted_at.is_(None)))
@@ -63,7 +70,8 @@ def _identity(row: Mapping[str, Any]) -> Identity:
     flags = frozenset(flag for flag in PERMISSION_FLAGS if row[flag])
     return Identity(id=row["id"], login=row["login"], email=row["email"], password_hash=row["password_hash"],
                     role_id=row["role_id"], role_name=row["role_name"], client_status=row["client_status"],
-                    deleted_at=row["deleted_at"], permissions=flags)
+                    deleted_at=row["deleted_at"], permissions=flags, name=row["name"], surname=row["surname"],
+                    last_name=row["last_name"], phone=row["phone"], driver_license=row["driver_license"])
 
 
 async def load_identity(conn: AsyncConnection, user_id: int) -> Identity | None:

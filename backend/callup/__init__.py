@@ -60,15 +60,16 @@ def setup(app: web.Application) -> None:
     env = schemas.envelope
     common = {"tag": "callup", "auth": app_token(refuse=const.access_denied)}
     route(app, "POST", "/v1/orders", h.create_order, summary="Order a call carrying a code",
-          body=schemas.OrderIn, query=schemas.OrderQuery, response=env(schemas.OrderCreated), **common)
+          body=schemas.OrderIn, query=schemas.OrderQuery, response=env(schemas.OrderCreated), responses=(429,),
+          **common)
     route(app, "GET", "/v1/orders/{order_id}", h.get_order, summary="An order's status",
           response=env(schemas.OrderOut), **common)
     route(app, "GET", "/v1/auth/{order_id}/{order_code}", h.verify_code, summary="Check a code",
-          response=env(schemas.VerifyOut), **common)
+          response=env(schemas.VerifyOut), responses=(400, 409, 410, 423), **common)
     route(app, "GET", "/v1/apps/me", h.app_me, summary="The calling app", response=env(schemas.AppMe),
           **common)
     route(app, "POST", "/v1/provider/events", h.provider_event, tag="callup",
           summary="Call provider callback (X-Signature: sha256=HMAC of the body)",
           body=schemas.ProviderEventIn, response=env(schemas.ProviderEventOut),
-          auth=signed(refuse=const.invalid_signature))
+          auth=signed(refuse=const.invalid_signature), responses=(404,))
     resources.setup(app)

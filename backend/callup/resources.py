@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend import keys
-from backend.api.crud import Filter, Resource, item_id_of, live_row
+from backend.api.crud import Filter, Resource, item_id_of
 from backend.api.responses import respond
 from backend.api.routing import permission, route
 from backend.api.types import Id
-from backend.auth.tables import users
+from backend.auth.directory import require_user
 from backend.callup import apps as app_rules
 from backend.callup.const import MANAGE_APPS
 from backend.callup.tables import apps
@@ -49,7 +49,7 @@ class AppResource(Resource):
     async def before_create(self, conn: AsyncConnection, principal: Principal,
                             values: dict[str, Any]) -> dict[str, Any]:
         values["owner_id"] = values.get("owner_id") or principal.user_id
-        await live_row(conn, users, values["owner_id"], field="owner")
+        await require_user(conn, values["owner_id"], field="owner")
         values["token"] = uuid.uuid4()
         return values
 
@@ -62,7 +62,7 @@ class AppResource(Resource):
                             values: dict[str, Any]) -> dict[str, Any]:
         owner = values.get("owner_id")
         if owner is not None and owner != row["owner_id"]:
-            await live_row(conn, users, owner, field="owner")
+            await require_user(conn, owner, field="owner")
         return values
 
 

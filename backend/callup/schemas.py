@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, create_model
 from backend.callup import const
 from backend.jsonutil import utc_iso
 
-# The same ISO 8601 form as the order.status events (+00:00), not pydantic's "Z".
+# The same ISO 8601 form as every surface and event (backend.jsonutil.utc_iso, "Z").
 UtcTime = Annotated[dt.datetime, PlainSerializer(utc_iso, return_type=str, when_used="json")]
 
 _PHONE = re.compile(r"^[0-9]{11}$")      # [0-9], not \d: \d also matches non-ASCII digits

@@ -55,21 +55,24 @@ def setup(app: web.Application) -> None:
     # Before /users/{name}: aiohttp matches resources in the order they were added.
     add("GET", "/users/search", u.search_by_query, "Search users by username (any query)", query=SearchQuery,
         response=UsersOut, auth=USER)
-    add("GET", ONE_USER, u.get_user, "One user", response=UserOut, auth=USER)
+    add("GET", ONE_USER, u.get_user, "One user", response=UserOut, auth=USER, responses=(400,))
+    # 405: an id that is not digits is /users/{name}, which only answers GET.
     add("PUT", ONE_USER, u.put_user, "Replace a user's editable fields", body=UserPutIn, response=UserOut,
-        auth=USER)
+        auth=USER, responses=(405,))
     add("GET", "/users/{name}", u.search_by_path, "Search users by username", response=UsersOut, auth=USER)
-    add("POST", "/login", u.login, "Sign in (sessid cookie session)", body=LoginIn, response=UserOut)
+    add("POST", "/login", u.login, "Sign in (sessid cookie session)", body=LoginIn, response=UserOut,
+        responses=(429,))
     add("DELETE", "/logout", u.logout, "Sign out (the session stays)", response=DoneOut)
     add("POST", "/photos", u.upload_photo, "Upload the caller's avatar (multipart, field photo)",
-        response=PhotoOut, status=201, auth=USER)
-    add("GET", r"/photos/{id:\d+}", u.get_photo, "A user's current avatar (image bytes)", auth=USER)
+        response=PhotoOut, status=201, auth=USER, responses=(400, 413))
+    add("GET", r"/photos/{id:\d+}", u.get_photo, "A user's current avatar (image bytes)", auth=USER,
+        responses=(304,))
     add("POST", "/chats", h.create_chat, "Open the one-to-one chat with a user", body=ChatIn, response=ChatOut,
-        status=201, auth=USER)
+        status=201, auth=USER, responses=(200,))
     add("GET", "/chats", h.list_chats, "The caller's chats", response=ChatsOut, auth=USER)
     add("GET", CHAT + "/messages", h.list_messages, "A page of a chat's history", query=MessagesQuery,
-        response=MessagesOut, auth=USER)
+        response=MessagesOut, auth=USER, responses=(403,))
     add("POST", CHAT + "/messages", h.post_message, "Send a message (idempotent per client_id)",
-        body=MessageIn, response=MessageOut, status=201, auth=USER)
+        body=MessageIn, response=MessageOut, status=201, auth=USER, responses=(200, 403))
     add("POST", CHAT + "/read", h.read_chat, "Mark the chat read up to a message", body=ReadIn,
-        response=ReadOut, auth=USER)
+        response=ReadOut, auth=USER, responses=(403,))

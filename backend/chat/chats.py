@@ -37,16 +37,32 @@ async def _members_view(conn: AsyncConnection, chats_rows: list[Mapping[str, Any
     return await directory.brief_users(conn, ids)
 
 
+async def _live(conn: AsyncConnection, chats_rows: list[Mapping[str, Any]]) -> set[int]:
+    """The members of these chats who are still visible users (the others close their chats)."""
+    return await directory.live_ids(conn, [member for chat in chats_rows for member in members_of(chat)])
+
+
 def _missing(user_id: int) -> dict[str, Any]:
     return {"id": user_id, "username": "", "name": ""}
 
 
-def chat_view(chat: Mapping[str, Any], people: Mapping[int, dict[str, Any]], *,
+def chat_view(chat: Mapping[str, Any], people: Mapping[int, dict[str, Any]], live: Collection[int], *,
               last_message: dict[str, Any] | None = None, unread_count: int = 0) -> dict[str, Any]:
-    """The wire shape of a chat, the same in POST /chats, GET /chats and chat.created."""
+    """The wire shape of a chat, the same in POST /chats, GET /chats and chat.created.
+
+    `closed`: a member (of `live`, the visible users) was deleted or blocked, so the chat takes no
+    more messages; its history stays readable.
+    """
     return {"id": chat["id"], "members": [people.get(uid) or _missing(uid) for uid in members_of(chat)],
+            "closed": not all(uid in live for uid in members_of(chat)),
             "last_message": last_message, "unread_count": unread_count,
             "created_at": chat["created_at"], "updated_at": chat["updated_at"]}
+
+
+async def require_open(conn: AsyncConnection, chat: Mapping[str, Any]) -> None:
+    """403 `forbidden` (SPEC §11.22) unless every member of `chat` is still a visible user."""
+    if len(await directory.live_ids(conn, members_of(chat))) < len(set(members_of(chat))):
+        raise const.chat_closed()
 
 
 async def require_member(conn: AsyncConnection, chat_id: int, user_id: int, *,
@@ -98,13 +114,14 @@ async def open_chat(db: AsyncEngine, bus: Bus, user_id: int, other_id: int) -> t
             chat = (await conn.execute(select(chats).where(chats.c.user_low == low, chats.c.user_high == high))
                     ).mappings().one()
         people = await _members_view(conn, [chat])
+        live = await _live(conn, [chat])
         if created is not None:
-            view = chat_view(chat, people)
+            view = chat_view(chat, people, live)
             for member in (low, high):
                 out.add(user_channel(member), const.CHAT_CREATED, view)
             return view, True
         last, unread = await _summary(conn, chat, user_id)
-    return chat_view(chat, people, last_message=last, unread_count=unread), False
+    return chat_view(chat, people, live, last_message=last, unread_count=unread), False
 
 
 async def _summary(conn: AsyncConnection, chat: Mapping[str, Any], user_id: int) -> tuple[dict[str, Any] | None, int]:
@@ -147,10 +164,11 @@ async def list_chats(db: AsyncEngine, user_id: int,
     async with read(db) as conn:
         rows = list((await conn.execute(query)).mappings())
         people = await _members_view(conn, rows)
+        live = await _live(conn, rows)
     if online is not None:
-        live = await online(people.keys())
-        people = {uid: {**person, "online": uid in live} for uid, person in people.items()}
-    return [chat_view(row, people, last_message=_last_of(row), unread_count=int(row["unread_count"]))
+        connected = await online(people.keys())
+        people = {uid: {**person, "online": uid in connected} for uid, person in people.items()}
+    return [chat_view(row, people, live, last_message=_last_of(row), unread_count=int(row["unread_count"]))
             for row in rows]
 
 

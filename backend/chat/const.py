@@ -48,6 +48,11 @@ def forbidden() -> ApiError:
     return ApiError(403, "forbidden", "Недостаточно прав.")
 
 
+def chat_closed() -> ApiError:
+    """A chat whose other member was deleted or blocked takes no messages: "not allowed" (SPEC §11.22)."""
+    return ApiError(403, "forbidden", "Чат закрыт: собеседник удалён или заблокирован.")
+
+
 def not_a_member() -> ApiError:
     return ApiError(403, "forbidden", "Вы не участник этого чата.")
 

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.chat import const
-from backend.chat.chats import members_of, message_view, require_member
+from backend.chat.chats import members_of, message_view, require_member, require_open
 from backend.chat.tables import chat_members, chats, messages
 from backend.db import read, transaction
 from backend.realtime.bus import Bus, Outbox
@@ -22,20 +22,22 @@ from backend.realtime.names import user_channel
 
 
 def _fan_out(out: Outbox, chat: Mapping[str, Any], event: str, data: dict[str, Any],
-             skip: int | None = None) -> None:
-    """`event` to chat:{id} and to user:{id} of every member (but `skip`)."""
-    out.add(const.chat_channel(chat["id"]), event, data)
+             skip: int | None = None, key: str | None = None) -> None:
+    """`event` to chat:{id} and to user:{id} of every member (but `skip`), at most once per `key`."""
+    out.add(const.chat_channel(chat["id"]), event, data, key)
     for member in members_of(chat):
         if member != skip:
-            out.add(user_channel(member), event, data)
+            out.add(user_channel(member), event, data, key)
 
 
 async def post(db: AsyncEngine, bus: Bus, user_id: int, chat_id: int, text: str,
                client_id: str | None) -> tuple[dict[str, Any], bool]:
     """Store a message of `user_id`; True when new. A retry with the same client_id returns the
-    first message and publishes nothing (idempotent per chat, sender and client_id)."""
+    first message and publishes nothing twice (idempotent per chat, sender and client_id)."""
     async with bus.deferred() as out, transaction(db) as conn:
         chat = await require_member(conn, chat_id, user_id, lock=True)
+        # Under the chat lock: a member blocked or deleted after this check is only seen by the next send.
+        await require_open(conn, chat)
         row = (await conn.execute(
             insert(messages).values(chat_id=chat_id, sender_id=user_id, text=text, client_id=client_id)
             .on_conflict_do_nothing(index_elements=["chat_id", "sender_id", "client_id"],
@@ -44,14 +46,18 @@ async def post(db: AsyncEngine, bus: Bus, user_id: int, chat_id: int, text: str,
         if row is None:
             # The unique index said this client_id was already sent; the chat lock above means
             # the first send has committed, so it is visible here.
-            first = (await conn.execute(select(messages).where(
+            first = message_view((await conn.execute(select(messages).where(
                 messages.c.chat_id == chat_id, messages.c.sender_id == user_id,
-                messages.c.client_id == client_id))).mappings().one()
-            return message_view(first), False
+                messages.c.client_id == client_id))).mappings().one())
+            # Sent again under the first send's key: nothing if that send published it, and the event
+            # it never published if its instance died between commit and publish (a retry on another
+            # instance is how such a client recovers; tests/faults/test_instance_loss.py).
+            _fan_out(out, chat, const.MESSAGE_CREATED, first, key=f"message:{first['id']}")
+            return first, False
         await conn.execute(update(chats).where(chats.c.id == chat_id)
                            .values(last_message_id=row["id"], updated_at=row["created_at"]))
         message = message_view(row)
-        _fan_out(out, chat, const.MESSAGE_CREATED, message)
+        _fan_out(out, chat, const.MESSAGE_CREATED, message, key=f"message:{row['id']}" if client_id else None)
     return message, True
 
 
@@ -62,7 +68,7 @@ async def page(db: AsyncEngine, user_id: int, chat_id: int, *, before: int | Non
     query = select(messages).where(messages.c.chat_id == chat_id)
     if before is not None:
         query = query.where(messages.c.id < before)
-    async with read(db) as conn:
+    async with read(db, lag_ok=True) as conn:
         await require_member(conn, chat_id, user_id)
         if after is not None:
             rows = (await conn.execute(query.where(messages.c.id > after).order_by(messages.c.id).limit(limit))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, Strict, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 
+from backend.api.types import Id as ApiId
 from backend.api.types import Phone
 from backend.chat.const import BIGINT_MAX, CLIENT_ID_MAX, PAGE_DEFAULT, PAGE_MAX, TEXT_MAX
 from backend.realtime.frames import CommandFrame
@@ -21,8 +22,8 @@ def _no_nul(value: str) -> str:
 
 NoNul = AfterValidator(_no_nul)
 
-# Strict: a JSON id is a number, never "5", 5.0 or true.
-Id = Annotated[int, Strict(), Field(ge=1, le=BIGINT_MAX)]
+# The one integer rule of every surface (backend.api.types.Id): a number or a numeric string.
+Id = ApiId
 QueryId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
                                          pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), NoNul]
@@ -155,6 +156,8 @@ class MemberOut(BaseModel):
 class ChatOut(BaseModel):
     id: int
     members: list[MemberOut]
+    closed: bool = Field(False, description="a member was deleted or blocked: messages are refused (403), "
+                                            "history stays readable")
     last_message: MessageOut | None
     unread_count: int
     created_at: dt.datetime

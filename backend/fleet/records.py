@@ -8,7 +8,8 @@ several waybills of one car interleave, and the order in which records were ente
 car lock is the order in which the odometer moved.
 
 Lock order, followed by every writer so two writers never deadlock: the car row first
-(`snapshots.lock_car`), then waybills, snapshots and records.
+(`snapshots.lock_car`; a writer needing two cars, a waybill moved between them, takes both at once in
+id order with `snapshots.lock_cars`), then waybills, snapshots and records.
 """
 
 from __future__ import annotations

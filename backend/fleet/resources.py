@@ -17,14 +17,14 @@ from backend.api.crud import NULL_MESSAGE, Filter, Resource, Written, live_row
 from backend.api.responses import respond
 from backend.api.routing import USER, route
 from backend.api.validation import read_query
-from backend.auth.tables import users
+from backend.auth.directory import require_user
 from backend.db import read
 from backend.errors import field_error, forbidden, invalid, missing_pk, not_found
 from backend.fleet import issuance, records, schemas
 from backend.fleet.hooks import PassengerCarHooks
 from backend.fleet.kinds import MANAGE_FLEET, Kind
 from backend.fleet.norms import norm_for
-from backend.fleet.snapshots import last_snapshot, lock_car
+from backend.fleet.snapshots import last_snapshot, lock_car, lock_cars
 from backend.principal import Principal
 
 Q = TypeVar("Q", bound=BaseModel)
@@ -49,7 +49,7 @@ class FleetResource(Resource):
             return respond(self.to_out(row))
 
         route(app, "GET", f"{self.path}{suffix}/", view, summary=summary, tag=self.tag, query=query,
-              response=self.schema_out, slash_optional=True, auth=USER)
+              response=self.schema_out, slash_optional=True, auth=USER, responses=(403, 404))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +175,16 @@ class WaybillResource(ChainResource):
             return False
         return row is None or self.kind.sees_all(principal) or row["driver_id"] == principal.user_id
 
+    async def lock_related(self, conn: AsyncConnection, item_id: int, values: Mapping[str, Any]) -> None:
+        """A move to another car locks both cars in id order before anything else: get_object would
+        lock the current car, then _issue the new one, and two opposite moves would deadlock."""
+        target = values.get("car_id")
+        if target is None:
+            return
+        current = (await conn.execute(select(self.table.c.car_id).where(self.table.c.id == item_id))
+                   ).scalar_one_or_none()
+        await lock_cars(conn, self.kind, {target} | ({current} if current is not None else set()))
+
     async def _issue(self, conn: AsyncConnection, car_id: int) -> dict[str, Any]:
         """upon_issuance from the car's latest snapshot; every other aggregate starts from it."""
         # Under the car lock, like every chain write: a recompute must not miss this waybill (issuance.py).
@@ -188,7 +198,7 @@ class WaybillResource(ChainResource):
     async def _check_driver(self, conn: AsyncConnection, principal: Principal, driver_id: int) -> None:
         if driver_id != principal.user_id and not self.kind.sees_all(principal):
             raise forbidden("Выписывать путевые листы другим водителям нельзя.")
-        await live_row(conn, users, driver_id, field="driver")
+        await require_user(conn, driver_id, field="driver")
 
     async def before_create(self, conn: AsyncConnection, principal: Principal,
                             values: dict[str, Any]) -> dict[str, Any]:

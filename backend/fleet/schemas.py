@@ -6,9 +6,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, WithJsonSchema
 
-from backend.api.types import Amount, NonNegativeAmount
+from backend.api.types import Amount, Id, NonNegativeAmount
 
 Season = Literal["summer", "winter"]
 # Upper bounds keep every value inside its numeric(p,3) column (an overflow would be a 500).
@@ -18,14 +18,19 @@ Km = Annotated[int, Field(ge=0, le=100_000)]
 Minutes = Annotated[int, Field(ge=0, le=100_000)]
 Odometer = Annotated[int, Field(ge=0, le=10**12)]
 Text = Annotated[str, Field(max_length=500)]
-Ref = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Ref = Id        # the one integer rule of every surface (backend.api.types)
 
 
 def _naive(value: dt.time) -> dt.time:
-    return value.replace(tzinfo=None)
+    # SPEC §2.4: times are HH:MM:SS, a time of day in the waybill's date (no offset, no fraction).
+    return value.replace(tzinfo=None, microsecond=0)
 
 
-TimeOfDay = Annotated[dt.time, AfterValidator(_naive)]
+# Documented as what is returned: JSON Schema's `format: time` is RFC 3339's full-time, which needs
+# an offset these times of day do not carry.
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
+TimeOfDay = Annotated[dt.time, AfterValidator(_naive),
+                      WithJsonSchema({"type": "string", "pattern": TIME_PATTERN, "examples": ["08:10:00"]})]
 
 
 _AS_STRING = PlainSerializer(str, return_type=str, when_used="json")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +24,20 @@ async def lock_car(conn: AsyncConnection, kind: Kind, car_id: int) -> bool:
     deleted = (await conn.execute(select(cars.c.deleted_at).where(cars.c.id == car_id).with_for_update(key_share=True)
                                   )).one_or_none()
     return deleted is not None and deleted.deleted_at is None
+
+
+async def lock_cars(conn: AsyncConnection, kind: Kind, car_ids: Iterable[int]) -> None:
+    """Lock several cars in one statement, in id order (the global order every multi-car writer keeps).
+
+    Two writers that each need the same two cars (a waybill moved A → B while another moves B → A)
+    would otherwise each hold one and wait for the other until PostgreSQL aborts one (40P01, a 500).
+    The sort sits below the row locks in the plan, so the rows are locked in `ORDER BY` order.
+    """
+    cars = kind.cars
+    wanted = sorted(set(car_ids))
+    if wanted:
+        await conn.execute(select(cars.c.id).where(cars.c.id.in_(wanted)).order_by(cars.c.id)
+                           .with_for_update(key_share=True))
 
 
 async def last_snapshot(conn: AsyncConnection, kind: Kind, car_id: int,

@@ -90,7 +90,9 @@ def _address(namespace: Namespace) -> tuple[str, dict[str, Any]]:
     if pattern.endswith(INT_ID.pattern) and re.fullmatch(r"[a-z_]+:|", pattern[:-len(INT_ID.pattern)]):
         prefix = pattern[:-len(INT_ID.pattern)]
         return f"{namespace.name}:{prefix}{{id}}", {"id": {"description": "A positive integer id"}}
-    return f"{namespace.name}:{{rest}}", {"rest": {"description": f"Matches the pattern `{pattern}`"}}
+    # A shape that matches nothing also declares the bare name (`cars` beside `cars:{tile}`).
+    bare = f"; the bare `{namespace.name}` is a channel too" if re.fullmatch(pattern, "") else ""
+    return f"{namespace.name}:{{rest}}", {"rest": {"description": f"Matches the pattern `{pattern}`{bare}"}}
 
 
 def _describe(namespace: Namespace) -> str:
@@ -151,7 +153,11 @@ def _protocol(app: web.Application, messages: dict[str, Any], schemas: dict[str,
         "presence": _obj(["type", "channel", "users"], type={"const": "presence"}, channel={"type": "string"},
                          id=frame_id, users={"type": "array", "items": USER_BRIEF}),
         "error": _obj(["type", "code"], type={"const": "error"}, id=frame_id, message={"type": "string"},
-                      code={"type": "string", "enum": sorted(const.MESSAGES)}),
+                      code={"type": "string", "enum": sorted(const.MESSAGES)},
+                      field={"type": "string", "description": "A field error: the first field at fault"},
+                      fields={"type": "object", "additionalProperties": {"type": "array",
+                                                                         "items": {"type": "string"}},
+                              "description": "A field error: every field at fault and its reasons"}),
     }
     received = []
     for kind, schema in replies.items():

@@ -42,10 +42,14 @@ class Outbox:
     """Events collected inside a transaction, published by `Bus.deferred` after it commits."""
 
     events: list[tuple[str, str, Any]] = field(default_factory=list)
+    keys: list[str | None] = field(default_factory=list)     # each event's idempotency key, if any
 
-    def add(self, channel: str, event: str, data: Any) -> None:
-        """Queue one event; nothing leaves before the surrounding block succeeds."""
+    def add(self, channel: str, event: str, data: Any, key: str | None = None) -> None:
+        """Queue one event; nothing leaves before the surrounding block succeeds. With `key` it is
+        published at most once per channel and key (Bus.publish_event), so a retry can re-send an
+        event its first attempt may never have published without sending it twice."""
         self.events.append((channel, event, data))
+        self.keys.append(key)
 
 
 __all__ = ["CONTROL", "Bus", "Outbox"]
@@ -72,6 +76,8 @@ class Bus(PubSubLink):
         self._channels: set[str] = {CONTROL}          # every instance always hears the control channel
         self._pending: dict[str, list[asyncio.Future[None]]] = {}
         self._commands = asyncio.Lock()    # SUBSCRIBE/UNSUBSCRIBE reach Redis in the order asked
+        self._sessions = 0                 # pub/sub connections made so far (see `session`)
+        self._unconfirmed: set[str] = set()   # resubscribed by this connection, not yet confirmed
         self.deliver: Deliver = lambda channel, payload: None
         self.on_control: Control = lambda message: None
 
@@ -83,19 +89,28 @@ class Bus(PubSubLink):
         """
         return "{" + self._prefix + channel + "}"
 
+    def session(self, channel: str) -> object | None:
+        """A token of the pub/sub connection that delivers `channel`, or None while it may not (not
+        subscribed, not yet confirmed, connection down). Two equal tokens: no event of the channel
+        was missed between them (the hub's stream tips rely on it, tips.py)."""
+        if not self.connected or channel not in self._channels or channel in self._pending \
+                or channel in self._unconfirmed:
+            return None
+        return self._sessions
+
     @property
     def channels(self) -> frozenset[str]:
         """Channels this instance currently receives from Redis."""
         return frozenset(self._channels)
 
-    async def publish(self, channel: str, event: str, data: Any) -> int:
+    async def publish(self, channel: str, event: str, data: Any, idempotency_key: str | None = None) -> int:
         """Send an event to every instance; returns how many instances listen to `channel`.
 
         Domains call this after their transaction committed. A lost Redis does not fail the
         caller's request (Postgres is the truth; clients resync from REST): the event is dropped.
         """
         try:
-            return (await self.publish_event(channel, event, data)).receivers
+            return (await self.publish_event(channel, event, data, idempotency_key=idempotency_key)).receivers
         except (RedisError, OSError):
             log.warning("event not published, Redis unavailable", extra={"channel": channel, "event": event})
             self._metrics.events_publish_failed.inc()
@@ -147,8 +162,8 @@ class Bus(PubSubLink):
         """
         outbox = Outbox()
         yield outbox
-        for channel, event, data in outbox.events:
-            await self.publish(channel, event, data)
+        for (channel, event, data), key in zip(outbox.events, outbox.keys, strict=True):
+            await self.publish(channel, event, data, key)
 
     async def listen(self, channel: str) -> None:
         """Receive `channel` from Redis; returns once Redis confirmed it (or it is retried later)."""
@@ -181,6 +196,7 @@ class Bus(PubSubLink):
                 await getattr(pubsub, verb)(self.redis_channel(channel))
 
     def _confirm(self, channel: str) -> None:
+        self._unconfirmed.discard(channel)
         for waiter in self._pending.pop(channel, ()):
             if not waiter.done():
                 waiter.set_result(None)
@@ -217,6 +233,8 @@ class Bus(PubSubLink):
         await pubsub.ping()                          # opens the connection; raises while Redis is down
         async with self._commands:
             channels = tuple(self._channels)         # later listen() calls subscribe by themselves
+            self._sessions += 1
+            self._unconfirmed = set(channels)
             self.connected = True
             if channels:
                 await pubsub.subscribe(*(self.redis_channel(c) for c in channels))

@@ -9,10 +9,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from pydantic import TypeAdapter, ValidationError
 
 from backend import keys
+from backend.api.middlewares import database_lost
+from backend.api.validation import fields_of
 from backend.errors import ApiError
 from backend.jsonutil import dumps, loads
 from backend.kv import REDIS_ERRORS
@@ -68,7 +70,7 @@ class Connection:
         self.auth_deadline = self.opened_at + config.ws_auth_timeout
         self.subscriptions: set[str] = set()
         self.closing = False
-        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry: float | None = None        # the token's deadline, watched by hub.deadlines
         self._abort: asyncio.TimerHandle | None = None
 
     # ---- outbound ---------------------------------------------------------------------------
@@ -108,12 +110,11 @@ class Connection:
     async def become(self, principal: Principal) -> None:
         """Adopt an authenticated principal: watch its token's expiry, join user:{id} / app:{id}."""
         self.principal = principal
-        if self._expiry is not None:
-            self._expiry.cancel()
-        if principal.token_exp is not None:
-            delay = max(0.0, principal.token_exp - time.time())
-            self._expiry = asyncio.get_running_loop().call_later(
-                delay, self.close_soon, const.CLOSE_UNAUTHORIZED, "token expired")
+        # One timer per deadline instant for all sockets, not one per socket (deadlines.py).
+        deadlines = self.hub.deadlines
+        deadlines.discard(self, self._expiry)
+        self._expiry = principal.token_deadline
+        deadlines.add(self, self._expiry)
         own = self._own_channel()
         if own is not None:
             await self._join(own, None)
@@ -126,6 +127,46 @@ class Connection:
             return
         if jti is None or jti == self.principal.token_jti:
             self.close_soon(const.CLOSE_UNAUTHORIZED, "session revoked")
+
+    async def recheck(self) -> None:
+        """The user's role, permissions or status changed (a `recheck` order, run by the hub one at a
+        time per socket): reload the principal from the database and drop every subscription it may
+        no longer hold, each with an `unsubscribed` frame carrying the reason."""
+        principal = self.principal
+        reload = self.app.get(keys.PRINCIPAL_RELOADER)
+        if self.closing or principal is None or principal.user_id is None or reload is None:
+            return
+        try:
+            fresh = await reload(self.app, principal)
+        except Exception:
+            # Rights that cannot be re-checked are not kept: the client reconnects and subscribes anew.
+            log.warning("rights not re-checked, socket closed", exc_info=True)
+            self.close_soon(WSCloseCode.INTERNAL_ERROR, "rights not re-checked")
+            return
+        if self.closing:
+            return
+        if fresh is None:                        # deleted or blocked meanwhile
+            self.close_soon(const.CLOSE_UNAUTHORIZED, "user inactive")
+            return
+        self.principal = fresh
+        own = self._own_channel()
+        for channel in tuple(self.subscriptions):
+            if channel != own and channel in self.subscriptions and not await self._allowed(channel):
+                await self._drop(channel)
+
+    async def _allowed(self, channel: str) -> bool:
+        """True when the current principal may subscribe to `channel` (the registry's rule)."""
+        try:
+            namespace, rest = self.channels.lookup(channel)
+        except FrameError:
+            return False
+        return await namespace.authorize(self.db, self.principal, rest)
+
+    async def _drop(self, channel: str) -> None:
+        """Leave `channel` on the server's decision and tell the client why."""
+        if channel in self.subscriptions and not self.closing:
+            await self._leave(channel)
+            await self.send({"type": "unsubscribed", "channel": channel, "reason": const.FORBIDDEN})
 
     # ---- inbound ----------------------------------------------------------------------------
     def _over_rate(self) -> bool:
@@ -152,7 +193,14 @@ class Connection:
         except FrameError as err:
             reply = error_frame(err.code, frame_id, err.message)
         except ApiError as err:
-            reply = error_frame(err.code, frame_id, err.message)
+            reply = error_frame(err.code, frame_id, err.message, err.fields)
+        except Exception as exc:
+            # A lost database or Redis under a command (chat `send` during a restart): an error frame,
+            # the socket stays. Raised on, it reached render_errors, whose HTTP 503 was written into
+            # the upgraded socket and broke its framing (tests/faults/test_postgres_restart.py).
+            if not (isinstance(exc, REDIS_ERRORS) or database_lost(exc)):
+                raise
+            reply = error_frame(const.UNAVAILABLE, frame_id, "Сервис временно недоступен. Повторите запрос позже.")
         if reply is not None:
             await self.send(reply)
 
@@ -169,8 +217,11 @@ class Connection:
             raise FrameError(const.UNKNOWN_TYPE)
         try:
             return model.validate_python(raw), handler
-        except ValidationError:
-            raise FrameError(const.INVALID_FRAME) from None
+        except ValidationError as exc:
+            # The same Russian field messages as REST (backend.api.validation); a core frame's
+            # location starts with its union tag, which names no field.
+            fields = fields_of(exc, skip=1 if model is CLIENT_FRAME else 0)
+            raise ApiError(400, const.INVALID_FRAME, next(iter(fields.values()))[0], fields=fields) from None
 
     async def _dispatch(self, frame: Any, handler: Command | None) -> Reply:
         if handler is not None:
@@ -189,10 +240,13 @@ class Connection:
         namespace, rest = self.channels.lookup(frame.channel)
         if frame.channel not in self.subscriptions and self._requested_count() >= const.MAX_SUBSCRIPTIONS:
             raise FrameError(const.TOO_MANY_SUBSCRIPTIONS)
-        if not await namespace.authorize(self.db, self.principal, rest):
+        principal = self.principal
+        if not await namespace.authorize(self.db, principal, rest):
             raise FrameError(const.FORBIDDEN)
         if namespace.stream:
             await self._subscribe_stream(frame, namespace, rest)
+            if self.principal is not principal and not await self._allowed(frame.channel):
+                await self._drop(frame.channel)     # a re-check ran meanwhile and refuses it now
             return None
         # Join before reading the snapshot: the other order could lose an event published in
         # between; this order may at worst repeat one, which the event's data makes harmless.
@@ -200,6 +254,11 @@ class Connection:
         reply: dict[str, Any] = {"type": "subscribed", "channel": frame.channel, "id": frame.id}
         if namespace.snapshot is not None:
             reply["snapshot"] = await self._snapshot(frame.channel, namespace, rest)
+        if self.principal is not principal and (frame.channel not in self.subscriptions
+                                                or not await self._allowed(frame.channel)):
+            # A re-check replaced the principal while this frame was served, and refuses the channel.
+            await self._leave(frame.channel)
+            raise FrameError(const.FORBIDDEN)
         return reply
 
     async def _snapshot(self, channel: str, namespace: Namespace, rest: str) -> Any:
@@ -239,13 +298,16 @@ class Connection:
 
     async def _position(self, channel: str, frame: Subscribe) -> Position | None:
         """The channel's epoch and top (and, with `since`, the missed events); None without Redis."""
-        streams, positions = self.hub.streams, self.hub.positions
+        streams, positions, tips = self.hub.streams, self.hub.positions, self.hub.tips
         try:
             if frame.since is None:
-                # Like snapshots: a read that started after this join serves it, so a reconnect storm
-                # of thousands of subscribers costs one Redis read at a time per channel.
+                # Joined already: the top the live stream has reached is exact for us (tips.py). Else,
+                # like snapshots, a read that started after this join serves it, one at a time per channel.
+                known = tips.known(channel)
+                if known is not None:
+                    return known
                 ticket = positions.ticket()
-                return await positions.get(channel, ticket, lambda: streams.read(channel, limit=0))
+                return await positions.get(channel, ticket, lambda: tips.read(channel))
             return await streams.read(channel, frame.since.offset, frame.since.epoch)
         except REDIS_ERRORS as exc:
             log.warning("stream position not read, Redis unavailable", extra={"channel": channel,
@@ -323,8 +385,8 @@ class Connection:
     async def release(self) -> None:
         """Leave every channel (the socket is gone)."""
         # A socket that closed by itself needs no abort (a late one would touch a closed loop).
-        for timer in (self._expiry, self._abort):
-            if timer is not None:
-                timer.cancel()
+        self.hub.deadlines.discard(self, self._expiry)
+        if self._abort is not None:
+            self._abort.cancel()
         for channel in tuple(self.subscriptions):
             await self._leave(channel)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from backend.jsonutil import dumpb
+from backend.jsonutil import dumpb, utc_iso
 from backend.realtime.const import MESSAGES
 
 FrameId = int | str | None
@@ -64,7 +65,7 @@ class CommandFrame(_Frame):
 
 def now_iso() -> str:
     """The `ts` of an event frame."""
-    return dt.datetime.now(dt.UTC).isoformat()
+    return utc_iso(dt.datetime.now(dt.UTC)) or ""
 
 
 def event_frame(channel: str, event: str, data: Any) -> bytes:
@@ -77,9 +78,16 @@ def text_frame(reply: dict[str, Any]) -> bytes:
     return websocket_text_frame(dumpb(reply))
 
 
-def error_frame(code: str, frame_id: FrameId = None, message: str | None = None) -> dict[str, Any]:
-    """`{"type": "error", "code", "message", "id"}` (SPEC §8.2)."""
-    return {"type": "error", "code": code, "message": message or MESSAGES.get(code, code), "id": frame_id}
+def error_frame(code: str, frame_id: FrameId = None, message: str | None = None,
+                fields: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+    """`{"type": "error", "code", "message", "id"}` (SPEC §8.2); a field error adds `field` (the first
+    field at fault, whose reason is `message`) and `fields` (every field: its reasons), like REST."""
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message or MESSAGES.get(code, code),
+                             "id": frame_id}
+    if fields:
+        frame["field"] = next(iter(fields))
+        frame["fields"] = dict(fields)
+    return frame
 
 
 def websocket_text_frame(payload: bytes) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, Field
 
 from backend import keys
@@ -27,11 +27,14 @@ URL_TOKEN_PARAMS = ("token", "access_token", "jwt", "auth", "access")
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     """GET /ws: authenticate at upgrade (or by a first `auth` frame), then serve frames."""
-    if any(name in request.query for name in URL_TOKEN_PARAMS):
+    # request.query only when there is one: parsing it caches a MultiDict on the request, which
+    # every idle socket would then hold (≈ 0.2 KB each, bench KB/conn).
+    if request.query_string and any(name in request.query for name in URL_TOKEN_PARAMS):
         # Tokens in URLs end up in logs and browser history (SPEC §3.3, §8.1).
         raise unauthorized("Токен нельзя передавать в адресе запроса.", "token_in_url")
     principal = request.get(keys.PRINCIPAL)     # resolved by the authenticate middleware
     app = request.app
+    guard_origin(request)
     config = app[keys.CONFIG]
     # aiohttp 3.14 refuses an uncompressed message of exactly max_msg_size (its check is `>=`),
     # so one byte more makes MAX_FRAME itself the largest accepted; tests pin both sides.
@@ -41,7 +44,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     conn = Connection(app, ws, request, principal)
     hub = app[keys.HUB]
     hub.connections.add(conn)
-    app[keys.SOCKETS].add(ws)
+    sockets = app[keys.SOCKETS]
+    sockets.add(ws)
     metrics = app[keys.METRICS]
     metrics.ws_connections.inc()
     try:
@@ -52,8 +56,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await conn.handle_text(message.data)
             elif message.type == WSMsgType.BINARY:
                 await conn.send(error_frame(const.INVALID_FRAME))
+    except Exception:
+        # Past the upgrade no HTTP answer can be sent: rendered by render_errors, it was written into
+        # the socket's stream and the client read a broken frame. Log it; close as the protocol says.
+        log.exception("websocket handler failed", extra={"request_id": request.get(keys.REQUEST_ID, "-")})
+        await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
     finally:
         hub.connections.discard(conn)
+        sockets.discard(ws)
         metrics.ws_connections.dec()
         await conn.release()
     return ws
@@ -129,6 +139,14 @@ async def history(request: web.Request) -> web.Response:
     body = HistoryOut(channel=query.channel, epoch=position.epoch, offset=position.top,
                       recovered=position.recovered, events=[loads(frame) for frame in frames])
     return respond(body)
+
+
+def guard_origin(request: web.Request) -> None:
+    """Before an upgrade or a stream: the Origin rule of cookie-authenticated requests (SPEC §2.4),
+    as auth injected it (403 origin_not_allowed in the surface's style; nothing is upgraded)."""
+    guard = request.app.get(keys.ORIGIN_GUARD)
+    if guard is not None:
+        guard(request)
 
 
 async def authorized(app: web.Application, principal: Principal | None, channel: str) -> tuple[Namespace, str]:

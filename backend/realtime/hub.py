@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from backend.metrics import Metrics
+from backend.principal import Principal
 from backend.realtime.bus import Bus
 from backend.realtime.const import REVOKED_EVENT
+from backend.realtime.deadlines import Deadlines
 from backend.realtime.frames import event_frame, websocket_text_frame
+from backend.realtime.names import ROLE_TARGET
 from backend.realtime.presence import Presence
 from backend.realtime.snapshots import Snapshots
 from backend.realtime.streams import split_live
+from backend.realtime.tips import Tips
+
+log = logging.getLogger("backend.realtime")
 
 
 class Subscriber(Protocol):
     """What the hub writes to: a websocket (Connection) or an SSE stream (sse.SseStream)."""
+
+    principal: Principal | None
 
     def push(self, frame: bytes) -> bool:
         """Write one prebuilt websocket frame without waiting; False when it was not written."""
@@ -23,6 +33,10 @@ class Subscriber(Protocol):
 
     def revoked(self, jti: str | None) -> None:
         """The identity's credentials were revoked (all of them when `jti` is None)."""
+        ...
+
+    async def recheck(self) -> None:
+        """The identity's rights changed: reload the principal, drop what it may no longer hear."""
         ...
 
 
@@ -51,8 +65,16 @@ class Hub:
         # live event past what they were sent. Kept apart so the fan-out loop stays one push per member.
         self._catching: dict[str, dict[Subscriber, _CatchingUp]] = {}
         self.connections: set[Any] = set()
+        # SSE streams by identity (user:{id} / app:{id}): a stream joins only its one channel, so
+        # control orders find it here; websockets are found by the identity channel they all join.
+        self._streams: dict[str, set[Subscriber]] = {}
+        # Subscribers whose rights are being re-checked → True when another order came meanwhile.
+        self._rechecking: dict[Subscriber, bool] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.snapshots = Snapshots()
         self.positions = Snapshots()      # stream positions (epoch, top), shared the same way
+        self.tips = Tips(bus)             # …and followed from the live events once one read anchored them
+        self.deadlines = Deadlines()      # sockets' token expiries, one timer per instant
         bus.deliver = self.deliver
         bus.on_control = self.control
 
@@ -148,6 +170,7 @@ class Hub:
             return
         self._metrics.ws_subscriptions.dec()
         if channel not in self._members and channel not in self._catching:
+            self.tips.drop(channel)
             await self._bus.unlisten(channel)
 
     def deliver(self, channel: str, payload: bytes) -> None:
@@ -157,6 +180,7 @@ class Hub:
         if not members and not catching:
             return
         offset, epoch, body = split_live(payload)
+        self.tips.event(channel, offset, epoch)
         frame = websocket_text_frame(body)
         delivered = 0
         if members:
@@ -175,18 +199,69 @@ class Hub:
         """Every local subscriber of `channel`, caught up or not."""
         return (*self._members.get(channel, ()), *self._catching.get(channel, ()))
 
+    def attach_stream(self, identity: str, stream: Subscriber) -> None:
+        """Let control orders about `identity` reach an SSE stream it authenticated."""
+        self._streams.setdefault(identity, set()).add(stream)
+
+    def detach_stream(self, identity: str, stream: Subscriber) -> None:
+        streams = self._streams.get(identity)
+        if streams is not None:
+            streams.discard(stream)
+            if not streams:
+                del self._streams[identity]
+
+    def _holders(self, target: str) -> tuple[Subscriber, ...]:
+        """The local sockets and streams of an identity (user:{id}, app:{id}), or of every user of a
+        role (role:{id}: judged by each one's current principal)."""
+        namespace, _, rest = target.partition(":")
+        if namespace == ROLE_TARGET:
+            role_id = int(rest)
+            candidates: Any = (*self.connections, *(s for streams in self._streams.values() for s in streams))
+            return tuple(conn for conn in candidates
+                         if conn.principal is not None and conn.principal.role_id == role_id)
+        return tuple(dict.fromkeys((*self.subscribers(target), *self._streams.get(target, ()))))
+
     def control(self, message: dict[str, Any]) -> None:
-        """An order from the control channel about the sockets of one identity (user:{id} / app:{id}).
+        """An order from the control channel about the sockets of one identity (user:{id} / app:{id})
+        or of a role's users (role:{id}).
 
         `revoke`: every socket of the identity is told (`session.revoked` on its own channel, so a
-        client knows why) and those holding the revoked credential — or all, without a jti — close.
+        client knows why) and those holding the revoked credential — or all, without a jti — close,
+        SSE streams included. `recheck`: their rights changed; each one reloads its principal and
+        drops the subscriptions it may no longer hold (SPEC §8.1).
         """
         target, action = message["target"], message["action"]
-        subscribers = self.subscribers(target)
-        if action != "revoke" or not subscribers:
+        if action == "revoke":
+            jti = message.get("jti")
+            frame = websocket_text_frame(event_frame(target, REVOKED_EVENT, {"jti": jti}))
+            for conn in self.subscribers(target):
+                conn.push(frame)
+            for conn in self._holders(target):
+                conn.revoked(jti)
+        elif action == "recheck":
+            for conn in self._holders(target):
+                self._recheck(conn)
+
+    def _recheck(self, conn: Subscriber) -> None:
+        """Run conn.recheck() in a task, one at a time per subscriber: an order that comes while one
+        runs makes it run once more, so the last principal loaded is never older than the last order."""
+        if conn in self._rechecking:
+            self._rechecking[conn] = True
             return
-        jti = message.get("jti")
-        frame = websocket_text_frame(event_frame(target, REVOKED_EVENT, {"jti": jti}))
-        for conn in subscribers:
-            conn.push(frame)
-            conn.revoked(jti)
+        self._rechecking[conn] = False
+        task = asyncio.get_running_loop().create_task(self._rechecks(conn))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _rechecks(self, conn: Subscriber) -> None:
+        try:
+            while True:
+                self._rechecking[conn] = False
+                try:
+                    await conn.recheck()
+                except Exception:
+                    log.exception("subscription re-check failed")
+                if not self._rechecking.get(conn):
+                    return
+        finally:
+            self._rechecking.pop(conn, None)

@@ -12,6 +12,7 @@ from typing import Final
 DASHBOARD: Final = "dashboard"          # operators' feed: several domains publish there
 USER_NAMESPACE: Final = "user"          # user:{id}, every socket of a user joins it
 APP_NAMESPACE: Final = "app"            # app:{id}, a CallUp app's token connections
+ROLE_TARGET: Final = "role"             # role:{id}: a control target only (every socket of the role's users)
 
 
 def user_channel(user_id: int) -> str:
@@ -22,3 +23,8 @@ def user_channel(user_id: int) -> str:
 def app_channel(app_id: int) -> str:
     """app:{id}: the control orders meant for one CallUp app's token connections."""
     return f"{APP_NAMESPACE}:{app_id}"
+
+
+def role_target(role_id: int) -> str:
+    """role:{id}: the control orders meant for the sockets of every user of one role (never a channel)."""
+    return f"{ROLE_TARGET}:{role_id}"

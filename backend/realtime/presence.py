@@ -132,13 +132,15 @@ class Presence:
         if local is not None:
             local.sockets += 1
             return
-        users[user_id] = local = _Local(1, b"", announce)
-        try:
-            local.brief = dumpb(await self._describe(user_id, login))
-        except Exception:
-            # A lookup that failed (database lost) must not refuse the subscription.
-            log.warning("presence user not described", exc_info=True)
-            local.brief = dumpb({"id": user_id, "username": login or "", "name": ""})
+        users[user_id] = local = _Local(1, dumpb({"id": user_id, "username": login or "", "name": ""}), announce)
+        if announce:
+            # Unannounced entries (the identity channel: "online anywhere") are never listed, so only
+            # announced ones cost a directory query: not every user's first socket of a reconnect storm.
+            try:
+                local.brief = dumpb(await self._describe(user_id, login))
+            except Exception:
+                # A lookup that failed (database lost) must not refuse the subscription.
+                log.warning("presence user not described", exc_info=True)
         try:
             head, tail = self._frame(channel, PRESENCE_JOINED) if announce else (b"", b"")
             await self._join(keys=self._keys(channel), args=[

@@ -165,6 +165,11 @@ class ClusterBus(Bus):
         if link is not None:
             await link.remove(self.redis_channel(channel))
 
+    def session(self, channel: str) -> object | None:
+        """None: each shard link reconnects on its own, so no token vouches for a channel's stream here
+        and every stream subscribe reads its position from Redis (the hub keeps no tips, tips.py)."""
+        return None
+
     def _on_message(self, name: bytes, data: bytes) -> None:
         self.received(self.channel_of(name), data)
 

@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 from aiohttp import web
 
 from backend import keys
 from backend.errors import field_error, unauthorized
-from backend.jsonutil import loads
+from backend.jsonutil import dumpb, loads
 from backend.kv import REDIS_ERRORS
 from backend.principal import Principal
+from backend.realtime import const
+from backend.realtime.channels import FrameError, own_channel
 from backend.realtime.frames import websocket_text_frame
-from backend.realtime.handlers import URL_TOKEN_PARAMS, authorized
+from backend.realtime.handlers import URL_TOKEN_PARAMS, authorized, guard_origin
 from backend.realtime.hub import Hub
 from backend.realtime.streams import Position
+
+log = logging.getLogger("backend.realtime")
 
 CLOSED_POLL = 1.0        # seconds between checks that the client is still there (aiohttp does not cancel us)
 
@@ -30,11 +35,14 @@ CLOSED_POLL = 1.0        # seconds between checks that the client is still there
 class SseStream:
     """The hub's view of one SSE response: push() turns a prebuilt websocket frame into an event."""
 
-    __slots__ = ("__weakref__", "_limit", "_metrics", "closed", "epoch", "principal", "transport")
+    __slots__ = ("__weakref__", "_app", "_limit", "_metrics", "channel", "closed", "epoch", "principal",
+                 "transport")
 
-    def __init__(self, request: web.Request, principal: Principal | None) -> None:
+    def __init__(self, request: web.Request, principal: Principal | None, channel: str) -> None:
         self.transport = request.transport
         self.principal = principal
+        self.channel = channel
+        self._app = request.app
         self._limit = request.app[keys.CONFIG].ws_send_buffer
         self._metrics = request.app[keys.METRICS]
         self.epoch = ""
@@ -71,6 +79,33 @@ class SseStream:
         if self.principal is not None and (jti is None or jti == self.principal.token_jti):
             self.close()
 
+    async def recheck(self) -> None:
+        """The user's rights changed: reload the principal; a stream whose channel it may no longer
+        read ends after an `unsubscribed` event (the handler closes the response properly)."""
+        app, principal = self._app, self.principal
+        reload = app.get(keys.PRINCIPAL_RELOADER)
+        if self.closed.is_set() or principal is None or principal.user_id is None or reload is None:
+            return
+        try:
+            fresh = await reload(app, principal)
+        except Exception:
+            log.warning("rights not re-checked, stream closed", exc_info=True)
+            self.close()
+            return
+        if fresh is None:
+            self.close()
+            return
+        self.principal = fresh
+        try:
+            namespace, rest = app[keys.CHANNELS].lookup(self.channel)
+            allowed = await namespace.authorize(app[keys.DB], fresh, rest)
+        except FrameError:
+            allowed = False
+        if not allowed and not self.closed.is_set():
+            frame = dumpb({"type": "unsubscribed", "channel": self.channel, "reason": const.FORBIDDEN})
+            self.write(b"event: unsubscribed\ndata: " + frame + b"\n\n")
+            self.closed.set()             # not aborted: the event goes out, then the stream ends
+
     def close(self) -> None:
         """End the stream now: a reader that cannot keep up gets nothing more, the client reconnects."""
         self.closed.set()
@@ -102,6 +137,7 @@ async def sse(request: web.Request) -> web.StreamResponse:
     if not channel:
         raise field_error("channel", "Обязательное поле.")
     app = request.app
+    guard_origin(request)
     principal = request.get(keys.PRINCIPAL)
     namespace, _ = await authorized(app, principal, channel)
     last_id = request.headers.get("Last-Event-ID")
@@ -110,11 +146,15 @@ async def sse(request: web.Request) -> web.StreamResponse:
                                            "X-Accel-Buffering": "no"})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    stream = SseStream(request, principal)
+    stream = SseStream(request, principal, channel)
     hub = app[keys.HUB]
+    identity = own_channel(principal)
+    if identity is not None:
+        hub.attach_stream(identity, stream)       # revocations and re-checks reach it
     expiry = None
-    if principal is not None and principal.token_exp is not None:
-        expiry = asyncio.get_running_loop().call_later(max(0.0, principal.token_exp - time.time()), stream.close)
+    if principal is not None and principal.token_deadline is not None:
+        expiry = asyncio.get_running_loop().call_later(max(0.0, principal.token_deadline - time.time()),
+                                                       stream.close)
     try:
         if namespace.stream:
             await hub.join_buffered(stream, channel)
@@ -134,6 +174,8 @@ async def sse(request: web.Request) -> web.StreamResponse:
     finally:
         if expiry is not None:
             expiry.cancel()
+        if identity is not None:
+            hub.detach_stream(identity, stream)
         await hub.leave(stream, channel)
     with contextlib.suppress(ConnectionError, RuntimeError):
         await response.write_eof()

@@ -14,11 +14,11 @@ from backend.auth.schemas import profile_body
 from backend.realtime.bus import Outbox
 from backend.realtime.channels import Namespace
 from backend.realtime.names import DASHBOARD as DASHBOARD_CHANNEL
-from backend.sharing import bookings
+from backend.sharing import areas, bookings
 from backend.sharing import handlers as h
-from backend.sharing.cars import anyone, cars_snapshot
 from backend.sharing.const import BOOK, CARS, DASHBOARD, MANAGE_CLIENTS, MANAGE_FLEET, car_has_active_booking
 from backend.sharing.events import publish_car_change
+from backend.sharing.free_cars import free_cars_ctx
 from backend.sharing.schemas import (
     BlockIn,
     BookingIn,
@@ -60,9 +60,11 @@ def announce_client(out: Outbox, row: Mapping[str, Any]) -> None:
 
 
 def setup(app: web.Application) -> None:
-    """Declare the `cars` channel, the routes, the reservation sweeper and sharing's reactions to
+    """Declare the `cars` channels, the routes, the reservation sweeper and sharing's reactions to
     fleet's passenger cars and auth's users."""
-    app[keys.CHANNELS].add(Namespace(CARS, authorize=anyone, snapshot=cars_snapshot))
+    # `cars` (the whole city) and `cars:{tile}` (one area, SPEC §13.3) are one namespace.
+    app[keys.CHANNELS].add(Namespace(CARS, authorize=areas.anyone, snapshot=areas.snapshot,
+                                     rest=areas.TILE_REST))
     car_hooks = app[keys.PASSENGER_CAR_HOOKS]
     car_hooks.delete_guards.append(refuse_booked_car)
     car_hooks.changed.append(publish_car_change)
@@ -71,6 +73,7 @@ def setup(app: web.Application) -> None:
     lifecycle.on_registered.append(announce_client)
     # Appended after the DB, Redis and bus contexts of create_app: opened after them, closed before.
     app.cleanup_ctx.append(sweeper_ctx)
+    app.cleanup_ctx.append(free_cars_ctx)   # needs the bus and the hub
 
     def add(method: str, path: str, handler: Handler, summary: str, **doc: Any) -> None:
         route(app, method, path, handler, summary=summary, tag="sharing", slash_optional=True, **doc)
@@ -78,18 +81,20 @@ def setup(app: web.Application) -> None:
     route(app, "GET", "/api/cars", h.list_public_cars, summary="Free cars (public, no auth)", tag="sharing",
           query=PublicCarsQuery, response=PublicCarList)
     add("POST", "/api/bookings/", h.create_booking, "Reserve a car", body=BookingIn, response=BookingOut,
-        status=201, auth=permission(BOOK))
+        status=201, auth=permission(BOOK), responses=(409,))
     add("GET", "/api/bookings/", h.list_bookings, "Own bookings (operators: all)", query=BookingsQuery,
         response=BookingPage, auth=USER)
     add("GET", BOOKING, h.get_booking, "One booking", response=BookingOut, auth=USER)
-    add("POST", BOOKING + "start/", h.start_booking, "Start the trip", response=BookingOut, auth=USER)
+    add("POST", BOOKING + "start/", h.start_booking, "Start the trip", response=BookingOut, auth=USER,
+        responses=(409,))
     add("POST", BOOKING + "finish/", h.finish_booking, "Finish the trip", body=FinishIn, response=BookingOut,
-        auth=USER)
-    add("POST", BOOKING + "cancel/", h.cancel_booking, "Cancel a reservation", response=BookingOut, auth=USER)
+        auth=USER, responses=(409,))
+    add("POST", BOOKING + "cancel/", h.cancel_booking, "Cancel a reservation", response=BookingOut, auth=USER,
+        responses=(409,))
     add("GET", "/api/operator/cars/", h.list_operator_cars, "Every car with its booking and client",
         query=OperatorCarsQuery, response=OperatorCarPage, auth=permission(MANAGE_FLEET, DASHBOARD))
     add("POST", r"/api/operator/cars/{id:\d+}/state/", h.set_car_state, "Maintenance or available",
-        body=CarStateIn, response=OperatorCarOut, auth=permission(MANAGE_FLEET))
+        body=CarStateIn, response=OperatorCarOut, auth=permission(MANAGE_FLEET), responses=(409,))
     add("GET", "/api/clients/", h.list_clients, "Clients by status and role", query=ClientsQuery,
         response=ClientPage, auth=CLIENT_MANAGERS)
     add("POST", CLIENT + "approve/", h.approve_client, "Approve a client", response=ClientOut,

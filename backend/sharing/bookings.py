@@ -11,29 +11,24 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+import asyncpg
+from sqlalchemy import RowMapping, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.api.access import check
 from backend.api.pagination import fetch_page
 from backend.api.types import q3
-from backend.auth import clients
 from backend.db import read, transaction
-from backend.errors import ApiError, forbidden, not_found, unauthorized
+from backend.errors import forbidden, not_found, unauthorized
 from backend.principal import Principal
 from backend.realtime.bus import Bus, Outbox
-from backend.sharing import cars
+from backend.sharing import cars, claims
 from backend.sharing.const import (
     BOOK_MOBILE,
     MANAGE_CLIENTS,
     OPERATORS,
-    active_booking_exists,
-    car_not_available,
-    client_not_approved,
     invalid_transition,
     reservation_expired,
-    unknown_car,
 )
 from backend.sharing.events import booking_changed, car_changed
 from backend.sharing.schemas import BookingsQuery, FinishIn, booking_view
@@ -62,52 +57,20 @@ def trip_cost(duration_s: int, tariff: Decimal) -> Decimal:
     return q3(tariff * minutes_billed(duration_s))
 
 
-def _conflict_of(exc: IntegrityError) -> ApiError | None:
-    """The partial unique indexes caught a race the row locks could not (sql/007)."""
-    text = str(exc.orig)
-    if "bookings_active_user_key" in text:
-        return active_booking_exists()
-    if "bookings_active_car_key" in text:
-        return car_not_available()
-    return None
-
-
-async def reserve(db: AsyncEngine, bus: Bus, user: Principal, car_id: int, ttl: float) -> dict[str, Any]:
-    """Reserve a free car for `user` for `ttl` seconds (SPEC §4.3)."""
+async def reserve(pool: asyncpg.Pool, bus: Bus, user: Principal, car_id: int, ttl: float) -> dict[str, Any]:
+    """Reserve a free car for `user` for `ttl` seconds (SPEC §4.3), in one statement (claims.py)."""
     user_id = user.user_id
     if user_id is None:
         raise unauthorized()
     # can_book_cars itself is the route's declared permission; the mobile flag depends on the token.
     if user.client == "mobile":
         check(user, BOOK_MOBILE)
-    try:
-        async with bus.deferred() as out, transaction(db) as conn:
-            if await clients.booking_status(conn, user_id) != "approved":
-                raise client_not_approved()
-            if await _active_of(conn, user_id) is not None:
-                raise active_booking_exists()
-            car = await cars.take(conn, car_id)
-            if car is None:
-                raise car_not_available() if await cars.exists(conn, car_id) else unknown_car(car_id)
-            row = (await conn.execute(insert(b).values(
-                car_id=car_id, user_id=user_id, status="reserved",
-                tariff_per_minute=car["tariff_per_minute"] or 0,
-                reserved_until=func.now() + dt.timedelta(seconds=ttl),
-            ).returning(*b.c))).mappings().one()
-            booking = booking_view(row)
-            booking_changed(out, "created", booking)
-            car_changed(out, car, before={**car, "state": "available"})    # `take` only takes free cars
-    except IntegrityError as exc:
-        refusal = _conflict_of(exc)
-        if refusal is None:
-            raise
-        raise refusal from None
+    async with bus.deferred() as out:
+        row, car = await claims.reserve(pool, user_id, car_id, ttl)
+        booking = booking_view(row)
+        booking_changed(out, "created", booking)
+        car_changed(out, car, before={**car, "state": "available"})    # only free cars are taken
     return booking
-
-
-async def _active_of(conn: AsyncConnection, user_id: int) -> int | None:
-    return (await conn.execute(select(b.c.id).where(b.c.user_id == user_id, b.c.status.in_(ACTIVE)))
-            ).scalar_one_or_none()
 
 
 def _visible(query: Select[Any], principal: Principal) -> Select[Any]:
@@ -180,13 +143,15 @@ async def finish(db: AsyncEngine, bus: Bus, principal: Principal, booking_id: in
     return booking
 
 
-async def cancel(db: AsyncEngine, bus: Bus, principal: Principal, booking_id: int) -> dict[str, Any]:
+async def cancel(pool: asyncpg.Pool, bus: Bus, principal: Principal, booking_id: int) -> dict[str, Any]:
     """The owner or an operator cancels a reservation (not a trip under way)."""
-    async with bus.deferred() as out, transaction(db) as conn:
-        row = await _lock(conn, principal, booking_id)      # visible = owner or operator
-        if row["status"] != "reserved":
-            raise invalid_transition(row["status"], "cancel")
-        return await _close(conn, out, row, "cancelled")
+    async with bus.deferred() as out:
+        row, before, after = await claims.cancel(pool, None if is_operator(principal) else principal.user_id,
+                                                 booking_id)
+        booking = booking_view(row)
+        booking_changed(out, "cancelled", booking)
+        car_changed(out, after, before)
+    return booking
 
 
 async def cancel_reservation_of(conn: AsyncConnection, out: Outbox, user_id: int) -> dict[str, Any] | None:

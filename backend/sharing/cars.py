@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from backend.db import read
 from backend.errors import not_found
 from backend.fleet.tables import passenger_cars as cars
-from backend.principal import Principal
 from backend.sharing.schemas import BBox, public_view
 
 PUBLIC_COLUMNS = (cars.c.id, cars.c.brand, cars.c.model, cars.c.lat, cars.c.lon, cars.c.fuel_level,
@@ -83,12 +82,7 @@ async def move(conn: AsyncConnection, car_id: int, state: str, **values: Any) ->
     return before, after
 
 
-async def anyone(db: AsyncEngine, principal: Principal | None, rest: str) -> bool:
-    """`cars` is public (SPEC §8.3); it has no sub-channels."""
-    return rest == ""
-
-
 async def cars_snapshot(db: AsyncEngine, rest: str) -> list[dict[str, Any]]:
     """What a new `cars` subscriber starts from, so it needs no REST call (SPEC §8.2)."""
-    async with read(db) as conn:
+    async with read(db, lag_ok=True) as conn:
         return await available_cars(conn)

@@ -10,6 +10,7 @@ from typing import Any
 
 from backend.realtime.bus import Bus, Outbox
 from backend.realtime.names import DASHBOARD, user_channel
+from backend.sharing.areas import area_news
 from backend.sharing.const import CARS
 from backend.sharing.schemas import car_view, public_view
 
@@ -22,19 +23,34 @@ def bookable(car: Mapping[str, Any]) -> bool:
 
 
 def car_changed(out: Outbox, after: Mapping[str, Any], before: Mapping[str, Any] | None = None) -> None:
-    """Queue the events of one car's change; without `before`, `cars` gets an upsert or a removal."""
+    """Queue the events of one car's change; without `before`, `cars` gets an upsert or a removal.
+
+    The news of `cars` is also said on the car's tile channels (SPEC §13.3, areas.py).
+    """
     out.add(DASHBOARD, "car.updated", car_view(after))
     now_free = bookable(after)
     was_free = bookable(before) if before is not None else None
+    city = city_news(after, before, now_free, was_free)
+    if city is not None:
+        out.add(CARS, *city)
+    for channel, event, data in area_news(after, before, now_free, was_free, city):
+        out.add(channel, event, data)
+
+
+def city_news(after: Mapping[str, Any], before: Mapping[str, Any] | None, now_free: bool,
+              was_free: bool | None) -> tuple[str, Any] | None:
+    """The event and data of one car's change on the whole city's `cars`, or None."""
     if now_free and was_free and before is not None:
         if (before["lat"], before["lon"]) != (after["lat"], after["lon"]):
-            out.add(CARS, "car.moved", public_view(after))
-        elif any(before[name] != after[name] for name in PUBLIC_FIELDS):
-            out.add(CARS, "car.available", public_view(after))     # same car, new details: an upsert
-    elif now_free:
-        out.add(CARS, "car.available", public_view(after))
-    elif was_free is not False:
-        out.add(CARS, "car.unavailable", {"id": after["id"]})
+            return "car.moved", public_view(after)
+        if any(before[name] != after[name] for name in PUBLIC_FIELDS):
+            return "car.available", public_view(after)     # same car, new details: an upsert
+        return None
+    if now_free:
+        return "car.available", public_view(after)
+    if was_free is not False:
+        return "car.unavailable", {"id": after["id"]}
+    return None
 
 
 def booking_changed(out: Outbox, event: str, booking: dict[str, Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from backend import keys
@@ -13,6 +15,7 @@ from backend.api.validation import read_json, read_query
 from backend.db import read
 from backend.sharing import bookings, operator
 from backend.sharing.cars import available_cars
+from backend.sharing.free_cars import cached_response
 from backend.sharing.schemas import (
     BlockIn,
     BookingIn,
@@ -28,9 +31,15 @@ from backend.sharing.schemas import (
 async def list_public_cars(request: web.Request) -> web.Response:
     """GET /api/cars: free cars for anyone, no auth (SPEC §4.2)."""
     query = read_query(request, PublicCarsQuery)
-    async with read(request.app[keys.DB]) as conn:
-        found = await available_cars(conn, query.window())
-    return respond(found)
+    window = query.window()
+
+    async def load() -> list[dict[str, Any]]:
+        async with read(request.app[keys.DB], lag_ok=True) as conn:
+            return await available_cars(conn, window)
+
+    if window is None:          # the whole list: encoded once per change (backend.sharing.free_cars)
+        return cached_response(await request.app[keys.FREE_CARS].body(load))
+    return respond(await load())
 
 
 # ---- bookings ------------------------------------------------------------------------------------
@@ -40,7 +49,7 @@ async def create_booking(request: web.Request) -> web.Response:
     principal = current_user(request)
     data = await read_json(request, BookingIn)
     app = request.app
-    booking = await bookings.reserve(app[keys.DB], app[keys.BUS], principal, data.car,
+    booking = await bookings.reserve(app[keys.HOT_DB], app[keys.BUS], principal, data.car,
                                      app[keys.CONFIG].reservation_ttl)
     return respond(booking, status=201)
 
@@ -79,7 +88,7 @@ async def cancel_booking(request: web.Request) -> web.Response:
     """POST /api/bookings/{id}/cancel: a reservation is given up."""
     principal = current_user(request)
     app = request.app
-    return respond(await bookings.cancel(app[keys.DB], app[keys.BUS], principal, item_id_of(request)))
+    return respond(await bookings.cancel(app[keys.HOT_DB], app[keys.BUS], principal, item_id_of(request)))
 
 
 # ---- operators -----------------------------------------------------------------------------------

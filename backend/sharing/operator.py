@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from backend import keys
 from backend.api.pagination import fetch_page
 from backend.auth import clients
-from backend.auth.revocation import revoke_user_sessions
 from backend.db import read, transaction
 from backend.errors import field_error, not_found
 from backend.fleet.tables import passenger_cars as car_table
@@ -113,7 +112,10 @@ async def change_client(app: web.Application, user_id: int, action: str,
     if action == "block":
         # After the commit: from now on the auth middleware refuses the user anyway (SPEC §2.1);
         # this also ends their refresh tokens and cookie sessions and closes their sockets.
-        await revoke_user_sessions(app, user_id)
+        await app[keys.REVOCATIONS].revoke_everything(user_id)
+    elif updated["client_status"] != row["client_status"]:
+        # Approved or unblocked: open sockets re-check what they are subscribed to.
+        await app[keys.REVOCATIONS].rights_changed(user_id)
     return view
 
 
@@ -124,4 +126,4 @@ async def delete_client(app: web.Application, user_id: int) -> None:
             raise not_found()
         await app[keys.USER_LIFECYCLE].ended_in(conn, out, user_id)
         out.add(DASHBOARD_CHANNEL, "client.deleted", client_view(await clients.soft_delete_client(conn, user_id)))
-    await revoke_user_sessions(app, user_id)
+    await app[keys.REVOCATIONS].revoke_everything(user_id)

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, RootModel, field_validator
+from pydantic import BaseModel, Field, PlainSerializer, RootModel, field_validator
 
 from backend.api.pagination import ListQuery, Page
-from backend.api.types import BIGINT_MAX, q3
+from backend.api.types import Id, q3
 from backend.auth.schemas import ProfileOut
 from backend.fleet.schemas import Latitude, Litres, Longitude, PassengerCarOut
 
@@ -37,7 +37,10 @@ BBox = tuple[Decimal, Decimal, Decimal, Decimal]
 class PublicCarsQuery(BaseModel):
     """`?bbox=min_lon,min_lat,max_lon,max_lat` narrows the list to a map window."""
 
-    bbox: str | None = None
+    bbox: str | None = Field(
+        None, examples=["82.85,54.97,83.0,55.07"],
+        description="min_lon,min_lat,max_lon,max_lat (GeoJSON order, degrees): the free cars inside "
+                    "this closed box — the cars of the `cars:{geohash5}` tiles covering it, filtered by it")
 
     @field_validator("bbox")
     @classmethod
@@ -68,14 +71,7 @@ def parse_bbox(raw: str) -> BBox:
 
 # ---- bookings (SPEC §4.3) ------------------------------------------------------------------------
 
-def _not_bool(value: object) -> object:
-    # pydantic's lax int takes true as 1; an id is never a boolean.
-    if isinstance(value, bool):
-        raise ValueError("Требуется целочисленное значение.")
-    return value
-
-
-Ref = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=BIGINT_MAX)]
+Ref = Id        # the one integer rule of every surface (backend.api.types)
 # Output only: a cost can outgrow the input bounds of Amount (many minutes × a high tariff).
 Money = Annotated[Decimal, PlainSerializer(lambda d: f"{q3(d):.3f}", return_type=str, when_used="json")]
 BookingStatus = Literal["reserved", "in_trip", "finished", "cancelled", "expired"]

@@ -15,7 +15,9 @@ table to scripts/bench/results/ws-fanout-DATE.md. `--peer MODE` also runs the ba
 (`peers/aiohttp_bare.py --mode MODE`) on the same Redis, the same way, for a side-by-side row.
 
 The harness subscribes anonymously to `cars`, the app's own public channel, so every
-subscription also reads the free-cars snapshot, as a real client's would.
+subscription also reads the free-cars snapshot, as a real client's would; with `--auth` every
+project socket carries one user's bearer (the whole upgrade auth path per connection). Each
+target runs on fresh instances: KB/conn is RSS growth from before the first connect.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 HARNESS_DIR = ROOT.parent / "shared" / "bench"
 RESULTS = ROOT / "scripts" / "bench" / "results"
 ADMIN_LOGIN, ADMIN_PASSWORD = "bench_admin", "bench-admin-password-1"
+USER_LOGIN, USER_PASSWORD = "bench_user", "bench-user-password-1"     # --auth: every socket's bearer
 PORT_A, PORT_B = 8080, 8081
 PEER_A, PEER_B = 8101, 8102
 STREAM_CHANNEL, PLAIN_CHANNEL = "bench", "benchplain"
@@ -59,7 +62,7 @@ def serve(port: int) -> None:
     from aiohttp import web
 
     from backend import keys
-    from backend.app import create_app
+    from backend.app import create_app, freeze_startup_heap
     from backend.config import Config
     from backend.realtime.channels import ANY_REST, Namespace
 
@@ -74,6 +77,7 @@ def serve(port: int) -> None:
     app[keys.CHANNELS].add(Namespace(PLAIN_CHANNEL, authorize=anyone, stream=False))
     # `--cluster`: 8 stream channels `benchc:<k>` spread over the cluster's shards (_cluster.py).
     app[keys.CHANNELS].add(Namespace("benchc", authorize=anyone, rest=ANY_REST))
+    app.on_startup.append(freeze_startup_heap)          # as run.py serve does (backend.serving)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, backlog=1024, print=None, shutdown_timeout=5)
 
 
@@ -175,6 +179,9 @@ def run(args: argparse.Namespace) -> None:
         subprocess.run([*python, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
         subprocess.run([*python, "create-user", "--login", ADMIN_LOGIN, "--password", ADMIN_PASSWORD,
                         "--role", "admin"], env=env, check=False, stdout=subprocess.DEVNULL)
+        if args.auth:
+            subprocess.run([*python, "create-user", "--login", USER_LOGIN, "--password", USER_PASSWORD,
+                            "--role", "client"], env=env, check=False, stdout=subprocess.DEVNULL)
         harness_env = {**env, "PROJECT_A_URL": f"http://127.0.0.1:{PORT_A}",
                        "PROJECT_B_URL": f"http://127.0.0.1:{PORT_B}",
                        "PROJECT_ADMIN_LOGIN": ADMIN_LOGIN, "PROJECT_ADMIN_PASSWORD": ADMIN_PASSWORD}
@@ -184,20 +191,25 @@ def run(args: argparse.Namespace) -> None:
         redis_aux = [pidfile(run_dir, "redis", redis_pid)] if redis_pid else []
         recoveries: list[tuple[int, list[float]]] = []
         for n in args.n:
-            # Fresh instances for every run, as the peers were measured: RSS per connection is then
-            # not flattered by memory an earlier, larger run left in the allocator.
-            with pair(children, me, PORT_A, PORT_B, "/health/ready", env) as (a, b):
-                if args.streams:
-                    # Same instances, same run: streams on, then history off for that namespace.
-                    for label, channel in (("project:streams", STREAM_CHANNEL), ("project:history-off", PLAIN_CHANNEL)):
-                        harness(args, run_dir, target="project", label=label, n=n, server_pid=a.pid,
-                                aux=[pidfile(run_dir, "project-B", b.pid), *redis_aux], env=harness_env,
-                                json_out=json_out, extra=["--channel", channel])
-                else:
-                    harness(args, run_dir, target="project", label="project", n=n, server_pid=a.pid,
+            # Fresh instances for every target, as the peers were measured: RSS per connection is
+            # read as growth from before the first connect, so a second run on the same process
+            # reuses what the first one's sockets freed and shows almost nothing (0.4 KB/conn
+            # for history-off on 2026-12-02 was that artefact, not a cheaper connection).
+            targets = ([("project:streams", STREAM_CHANNEL), ("project:history-off", PLAIN_CHANNEL)]
+                       if args.streams else [("project", None)])
+            for label, channel in targets:
+                with pair(children, me, PORT_A, PORT_B, "/health/ready", env) as (a, b):
+                    extra = ["--channel", channel] if channel else []
+                    if args.auth:
+                        # One user's bearer on every socket: the upgrade's whole auth path (JWT, deny-list,
+                        # identity, user:{id}, presence) per connection; per-user state only once.
+                        extra += ["--header", f"Authorization: Bearer {user_bearer()}"]
+                        label += "+auth"
+                    harness(args, run_dir, target="project", label=label, n=n, server_pid=a.pid,
                             aux=[pidfile(run_dir, "project-B", b.pid), *redis_aux], env=harness_env,
-                            json_out=json_out, extra=[])
-                if args.recovery:
+                            json_out=json_out, extra=extra)
+            if args.recovery:
+                with pair(children, me, PORT_A, PORT_B, "/health/ready", env):
                     recovery_ms = asyncio.run(measure_recovery(args.recovery))
                     print(f"recovery of {RECOVERED} events, {args.recovery} resubscribes: "
                           f"p50 {_pct(recovery_ms, 50):.2f} ms, p99 {_pct(recovery_ms, 99):.2f} ms, "
@@ -243,6 +255,15 @@ async def measure_recovery(trials: int) -> list[float]:
                     await ws.receive_str()
                 timings.append((time.perf_counter() - started) * 1000)
     return timings
+
+
+def user_bearer() -> str:
+    """An access token of `bench_user`, from instance B's login (SPEC §3.2)."""
+    body = json.dumps({"login": USER_LOGIN, "password": USER_PASSWORD}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{PORT_B}/api/auth/login/", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return str(json.loads(resp.read())["access"])
 
 
 def _pct(values: list[float], pct: float) -> float:
@@ -300,8 +321,8 @@ def write_report(path: Path, runs: list[dict[str, Any]], args: argparse.Namespac
             "`cars` is the app's own public channel: each subscription also reads its snapshot of free cars "
             "(none in the bench database).",
             "", *rows, "",
-            *[f"Recovery of {RECOVERED} missed events (after the N = {n} runs), {len(ms)} resubscribes with "
-              f"`since` on A: p50 {_pct(ms, 50):.2f} ms, p99 {_pct(ms, 99):.2f} ms, max {max(ms):.2f} ms "
+            *[f"Recovery of {RECOVERED} missed events (fresh instances, after the N = {n} runs), {len(ms)} "
+              f"resubscribes with `since` on A: p50 {_pct(ms, 50):.2f} ms, p99 {_pct(ms, 99):.2f} ms, max {max(ms):.2f} ms "
               "(send of `subscribe` to the last missed event read, localhost: an upper bound of the server's time)."
               for n, ms in recoveries],
             "", "Raw JSON lines: `" + f"runs-{dt.date.today().isoformat()}.jsonl" + "`.", "", ""]
@@ -328,6 +349,8 @@ def main() -> None:
                         help="measure `bench` (streams on) and `benchplain` (history off) in the same run (SPEC §12.5)")
     parser.add_argument("--recovery", type=int, default=0, metavar="TRIALS",
                         help="also time TRIALS recoveries of 100 missed events (SPEC §12.5)")
+    parser.add_argument("--auth", action="store_true",
+                        help="project sockets carry a bearer (one user's) instead of connecting anonymously")
     parser.add_argument("--peer", choices=["send_str", "frame", "queue", "rawframe"],
                         help="also run the bare-aiohttp peer in this mode")
     parser.add_argument("--cluster", action="store_true",

@@ -7,7 +7,6 @@ from sqlalchemy import select
 
 from backend import keys
 from backend.auth.passwords import verify_password
-from backend.auth.revocation import revoked_before_key
 from backend.auth.tables import users
 from backend.db import read
 from tests.conftest import TestUser, UserFactory
@@ -168,6 +167,6 @@ async def test_block_and_delete_revoke_everything(client: TestClient, admin: Tes
             resp = await client.delete(f"/api/users/{user.id}/", headers=admin.headers)
             assert resp.status == 204
             assert (await client.get(f"/api/users/{user.id}/", headers=admin.headers)).status == 404
-        assert await client.app[keys.REDIS].get(revoked_before_key(client.app, user.id)) is not None
+        assert await client.app[keys.REDIS].get(client.app[keys.REVOCATIONS].revoked_before_key(user.id)) is not None
         assert (await client.get("/profile")).status == 401
         assert (await client.get("/api/auth/me/", headers=user.headers)).status == 401

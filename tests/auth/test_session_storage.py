@@ -9,7 +9,6 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 
 from backend import keys
-from backend.auth.revocation import session_key
 from backend.config import Config
 from tests.conftest import AppFactory, UserFactory
 
@@ -66,7 +65,7 @@ async def test_sign_in_stores_and_rotates_sign_out_forgets(client: TestClient, c
     assert signin.status == 200
     signed = sessid_of(signin)
     assert signed and signed != anonymous                     # rotated: no fixation
-    assert await stored_sessions(client, config) == [session_key(client.app, signed)]
+    assert await stored_sessions(client, config) == [client.app[keys.REVOCATIONS].session_key(signed)]
     assert (await client.get("/profile")).status == 200
 
     out = await client.post("/profile/signout")
@@ -80,7 +79,7 @@ async def test_sign_in_stores_and_rotates_sign_out_forgets(client: TestClient, c
     assert again.status == 200
     rotated = sessid_of(again)
     assert rotated and rotated not in (signed, anonymous)
-    assert await stored_sessions(client, config) == [session_key(client.app, rotated)]
+    assert await stored_sessions(client, config) == [client.app[keys.REVOCATIONS].session_key(rotated)]
 
 
 async def test_an_unsigned_cookie_is_no_cookie(client: TestClient, make_user: UserFactory) -> None:
@@ -91,7 +90,7 @@ async def test_an_unsigned_cookie_is_no_cookie(client: TestClient, make_user: Us
     valid = sessid_of(signin)
     assert valid
     redis = client.app[keys.REDIS]
-    stored = await redis.get(session_key(client.app, valid))
+    stored = await redis.get(client.app[keys.REVOCATIONS].session_key(valid))
     random_part, _, mac = valid.partition(".")
     forged = [
         random_part,                                        # no MAC: the old format
@@ -101,7 +100,7 @@ async def test_an_unsigned_cookie_is_no_cookie(client: TestClient, make_user: Us
     ]
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as bare:
         for cookie in forged:
-            await redis.set(session_key(client.app, cookie), stored)   # as if someone planted the data
+            await redis.set(client.app[keys.REVOCATIONS].session_key(cookie), stored)   # as if someone planted the data
             async with bare.get(client.make_url("/profile"), headers={"Cookie": f"sessid={cookie}"}) as resp:
                 assert resp.status == 401, cookie
                 fresh = sessid_of(resp)

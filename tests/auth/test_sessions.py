@@ -6,8 +6,6 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
 from backend import keys
-from backend.auth import sessions
-from backend.auth.revocation import revoked_before_key, session_key
 from backend.auth.tables import users
 from backend.db import make_engine
 from tests.conftest import TestUser, UserFactory
@@ -76,8 +74,8 @@ async def test_sign_in_rotates_and_sign_out_keeps_the_sessid(client: TestClient,
     assert me.status == 200 and (await me.json())["id"] == user.id
     # The anonymous key was dropped, so a fixated cookie cannot ride the sign-in.
     redis = client.app[keys.REDIS]
-    assert await redis.exists(session_key(client.app, anonymous)) == 0
-    assert await redis.exists(session_key(client.app, signed)) == 1
+    assert await redis.exists(client.app[keys.REVOCATIONS].session_key(anonymous)) == 0
+    assert await redis.exists(client.app[keys.REVOCATIONS].session_key(signed)) == 1
 
     out = await client.post("/profile/signout")
     assert out.status == 200
@@ -171,13 +169,13 @@ async def test_end_all_sessions(two_apps: tuple[TestClient, TestClient], make_us
     other = await make_user(role="client")
     await sign_in(a, user)
     await sign_in(b, user)
-    ended = await sessions.end_all_sessions(a.app, user.id)
+    ended = await a.app[keys.REVOCATIONS].kill_sessions(user.id)
     assert ended == 2
     assert (await a.get("/profile")).status == 401
     assert (await b.get("/profile")).status == 401
     # Another user's sessions are untouched.
     await sign_in(a, other)
-    assert await sessions.end_all_sessions(a.app, user.id) == 0
+    assert await a.app[keys.REVOCATIONS].kill_sessions(user.id) == 0
     assert (await a.get("/profile")).status == 200
 
 
@@ -185,8 +183,8 @@ async def test_revoke_user_kills_tokens_and_sessions(client: TestClient, make_us
     user = await make_user(role="client")
     await sign_in(client, user)
     assert (await client.get("/api/auth/me/", headers=user.headers)).status == 200
-    await sessions.revoke_user(client.app, user.id)
-    assert await client.app[keys.REDIS].get(revoked_before_key(client.app, user.id)) is not None
+    await client.app[keys.REVOCATIONS].revoke_everything(user.id)
+    assert await client.app[keys.REDIS].get(client.app[keys.REVOCATIONS].revoked_before_key(user.id)) is not None
     assert (await client.get("/profile")).status == 401
     assert (await client.get("/api/auth/me/", headers=user.headers)).status == 401
 

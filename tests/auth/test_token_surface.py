@@ -6,8 +6,6 @@ import jwt
 from aiohttp.test_utils import TestClient
 
 from backend import keys
-from backend.auth import sessions
-from backend.auth.revocation import deny_key
 from tests.auth.test_refresh import login, me, refresh
 from tests.conftest import AppFactory, UserFactory
 
@@ -83,7 +81,7 @@ async def test_logout_on_a_is_refused_on_b_at_once(two_apps: tuple[TestClient, T
     assert (await refresh(b, pair["refresh_token"]))[0] == 401
     assert await me(b, user.token) == 200
     # The deny entry expires with the token (TTL = remaining lifetime + leeway), not never.
-    ttl = await a.app[keys.REDIS].ttl(deny_key(a.app, jwt.decode(pair["access_token"],
+    ttl = await a.app[keys.REDIS].ttl(a.app[keys.REVOCATIONS].deny_key(jwt.decode(pair["access_token"],
                                                                  options={"verify_signature": False})["jti"]))
     assert 3600 <= ttl <= 3600 + 31
 
@@ -121,7 +119,7 @@ async def test_logout_all_kills_tokens_refresh_and_cookie_sessions(make_client: 
         assert await me(client, user.token) == 401
     assert (await refresh(b, laptop_pair["refresh_token"]))[0] == 401
     assert (await browser.get("/profile")).status == 401
-    assert not await a.app[keys.REDIS].exists(sessions.user_sessions_key(a.app, user.id))
+    assert not await a.app[keys.REDIS].exists(a.app[keys.REVOCATIONS].user_sessions_key(user.id))
     # Signing in again right away (same second) works.
     fresh = await login(b, user)
     assert await me(a, fresh["access_token"]) == 200

@@ -16,7 +16,6 @@ from sqlalchemy import update
 
 from backend import keys
 from backend.auth.passwords import hash_password, password_fingerprint
-from backend.auth.revocation import deny_access
 from backend.auth.tables import users
 from backend.config import Config
 from backend.db import make_engine
@@ -164,7 +163,7 @@ async def test_wrong_typ_or_string_sub_is_refused(client: TestClient, config: Co
 async def test_revoked_jti_is_refused(client: TestClient, make_user: UserFactory) -> None:
     user = await make_user()
     assert (await me_status(client, user.token))[0] == 200
-    await deny_access(client.app, user.jti)
+    await client.app[keys.REVOCATIONS].deny_access(user.jti)
     status, body = await me_status(client, user.token)
     assert status == 401 and body["code"] == "token_not_valid"
 

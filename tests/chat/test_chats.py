@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 from tests.chat.conftest import count_chats, count_messages, open_chat, send
 from tests.conftest import TestUser, UserFactory
 
-CHAT_KEYS = {"id", "members", "last_message", "unread_count", "created_at", "updated_at"}
+CHAT_KEYS = {"id", "members", "closed", "last_message", "unread_count", "created_at", "updated_at"}
 MESSAGE_KEYS = {"id", "chat_id", "sender_id", "text", "client_id", "created_at"}
 
 
@@ -17,7 +17,7 @@ async def test_the_pair_has_one_chat(client: TestClient, alice: TestUser, bob: T
     resp = await client.post("/chats", json={"user_id": bob.id}, headers=alice.headers)
     assert resp.status == 201
     chat = await resp.json()
-    assert set(chat) == CHAT_KEYS and chat["created_at"].endswith("+00:00")
+    assert set(chat) == CHAT_KEYS and chat["created_at"].endswith("Z")
     assert chat["members"] == [{"id": alice.id, "username": "alice", "name": "Alice"},
                                {"id": bob.id, "username": "bob", "name": "Bob"}]
     again = await client.post("/chats", json={"user_id": bob.id}, headers=alice.headers)

@@ -78,7 +78,7 @@ async def test_refused_commands_are_error_frames_and_the_socket_stays(client: Te
         ({"type": "send", "chat_id": cid, "text": "x" * 4001, "id": 5}, "invalid_frame"),
         ({"type": "send", "chat_id": cid, "text": "   ", "id": 6}, "invalid_frame"),
         ({"type": "send", "chat_id": cid, "id": 7}, "invalid_frame"),
-        ({"type": "send", "chat_id": str(cid), "text": "x", "id": 8}, "invalid_frame"),
+        ({"type": "send", "chat_id": f"{cid}.5", "text": "x", "id": 8}, "invalid_frame"),
         ({"type": "typing", "id": 9}, "invalid_frame"),
         ({"type": "read", "chat_id": cid, "message_id": foreign["id"], "id": 10}, "invalid_frame"),
         ({"type": "read", "chat_id": cid, "message_id": -1, "id": 11}, "invalid_frame"),

@@ -11,12 +11,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from backend import keys
+from backend.auth.tables import users
+from backend.auth.tokens import issue_access
 from backend.callup.tables import apps
-from backend.db import transaction
-from backend.principal import Principal
+from backend.db import read, transaction
+from backend.principal import TOKEN_LEEWAY, Principal
 from backend.realtime.channels import INT_ID, Namespace
 from tests.realtime.conftest import event_of, expect_close, public_channels, subscribe
 
@@ -78,10 +80,16 @@ async def test_sign_out_closes_the_sockets_that_session_signed_in(rt_client, mak
 
 
 async def test_expired_token_closes_the_socket_with_4001(rt_client, make_user) -> None:
-    client = await rt_client(access_ttl=1)
+    """At expiry plus the one leeway REST also grants (tests/api/test_leeway.py covers both sides)."""
+    client = await rt_client()
     user = await make_user()
-    resp = await client.post("/api/auth/login/", json={"login": user.login, "password": user.password})
-    token = (await resp.json())["access"]
+    config = client.app[keys.CONFIG]
+    row = {"user_id": user.id, "login": user.login, "role_id": user.role_id}
+    async with read(client.app[keys.DB]) as conn:
+        password_hash = (await conn.execute(select(users.c.password_hash).where(users.c.id == user.id))).scalar_one()
+    # exp + leeway falls one second from now.
+    issued = int(time.time()) - int(config.access_ttl) - TOKEN_LEEWAY + 1
+    token = issue_access(config, **row, password_hash=password_hash, issued_at=issued).token
     async with client.ws_connect("/ws", headers={"Authorization": f"Bearer {token}"}) as ws:
         await expect_close(ws, 4001)
 

@@ -86,5 +86,6 @@ async def test_cars_has_no_sub_channels(client: TestClient) -> None:
     async with client.ws_connect("/ws") as ws:
         await ws.send_json({"type": "subscribe", "channel": "cars:1", "id": 1})
         reply = await ws.receive_json(timeout=5)
-    # `cars` declares no `:rest`: any sub-channel name is unknown (the same registry judges publish).
+    # `cars:{rest}` exists only for geohash tiles (SPEC §13.3, test_area_channels.py); any other
+    # sub-channel name is unknown (the same registry judges publish).
     assert (reply["type"], reply["code"], reply["id"]) == ("error", "unknown_channel", 1)

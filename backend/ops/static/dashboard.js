@@ -20,7 +20,7 @@ function fresh() {
     token: sessionStorage.getItem(TOKEN_KEY), user: null,
     cars: new Map(), orders: new Map(), feed: [], samples: [], statsNow: null, instance: "",
     last: null,            // {offset, epoch} of the last `dashboard` event applied
-    socket: null, retry: 250, reconnectTimer: null, statsTimer: null, carsTimer: null,
+    socket: null, retry: 250, reconnectTimer: null, statsTimer: null, carsTimer: null, expiryTimer: null,
     refetching: false, pending: [],   // live events held while a refetch replaces the state
   };
 }
@@ -471,6 +471,27 @@ function report(error) {
   if (!(error instanceof SignedOut)) showError(String(error.message || error));
 }
 
+// The server keeps honouring a token for a short leeway past its `exp` (SPEC §3.1), which is for
+// clock skew, not for screens: the page leaves at `exp` itself, so no stale table stays up.
+function tokenExpiry(token) {
+  try {
+    const payload = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return Number.isFinite(payload.exp) ? payload.exp * 1000 : null;
+  } catch { return null; }
+}
+
+function watchExpiry() {
+  clearTimeout(state.expiryTimer);
+  const at = tokenExpiry(state.token);
+  if (at === null) return;
+  // setTimeout's delay is a 32-bit int: a far-off expiry re-arms instead of firing at once.
+  const delay = Math.min(Math.max(at - Date.now(), 0), 2 ** 31 - 1);
+  state.expiryTimer = setTimeout(() => {
+    if (Date.now() >= at) signOut("Your session has expired. Please sign in again.");
+    else watchExpiry();
+  }, delay);
+}
+
 async function start() {
   try {
     state.user = await api("/api/auth/me/");
@@ -478,6 +499,7 @@ async function start() {
     report(error); if (!(error instanceof SignedOut)) showSignIn(); return;
   }
   showApp();
+  watchExpiry();
   try {
     await Promise.all([loadCars(), loadHistory(), loadStats()]);
   } catch (error) {
@@ -508,6 +530,7 @@ function showSignIn(message, problem = true) {
 function signOut(message, problem = true) {
   const old = state;
   clearTimeout(old.reconnectTimer); clearInterval(old.statsTimer); clearTimeout(old.carsTimer);
+  clearTimeout(old.expiryTimer);
   if (old.socket) { old.socket.onclose = null; old.socket.close(); }
   sessionStorage.removeItem(TOKEN_KEY);
   state = fresh();

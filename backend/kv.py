@@ -8,12 +8,16 @@ DEL and non-transactional pipelines are split per node by the cluster client its
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
-from redis.exceptions import RedisError
+from redis.asyncio.connection import AbstractConnection
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MaxConnectionsError, NoScriptError, RedisError
 
 from backend import keys
 
@@ -21,24 +25,48 @@ from backend import keys
 # a socket torn down mid-command can surface as a bare OSError).
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
+# Every pooled connection busy (REDIS_POOL_SIZE) for longer than REDIS_POOL_TIMEOUT: an overloaded
+# instance, not a lost Redis. A RedisError like an outage, so whatever only catches REDIS_ERRORS
+# treats both alike; what fails open without Redis in auth (the deny-list, cookie sessions, login
+# limits) catches this first and answers 503 instead, or saturating the pool would switch those
+# checks off (SPEC §8.4 excuses an outage only). redis-py's own type, which the cluster client
+# raises for the same condition.
+PoolExhausted = MaxConnectionsError
+
 # The app's client: one server or a cluster; both speak the same commands for what the app uses.
 KV = Redis | RedisCluster
+
+
+class WaitingPool(BlockingConnectionPool):
+    """redis-py's blocking pool, whose wait for a free connection ends in `PoolExhausted` instead of
+    the bare ConnectionError a refused connect also raises."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        try:
+            return await super().get_connection(*args, **kwargs)
+        except RedisConnectionError as exc:
+            # Only the pool's own wait chains an asyncio timeout; a connect that fails or times out
+            # raises its own error (redis' TimeoutError, or a ConnectionError from an OSError).
+            if isinstance(exc.__cause__, asyncio.TimeoutError) and not isinstance(exc, PoolExhausted):
+                raise PoolExhausted(f"no free Redis connection within {self.timeout} s") from exc
+            raise
 
 
 def make_redis(url: str, *, cluster: bool = False, pool_size: int = 256, pool_timeout: float = 2.0) -> KV:
     """A client with short timeouts, so a lost Redis degrades requests instead of hanging them.
 
     The single-server pool blocks: past `pool_size` busy connections a command waits up to
-    `pool_timeout` for one to come back, then fails with a ConnectionError (a RedisError, so the
-    request answers 503 or fails open like any Redis outage). redis-py's default pool instead
-    refuses the 101st concurrent command at once ("Too many connections").
+    `pool_timeout` for one to come back, then fails with `PoolExhausted` (a RedisError: 503 where
+    Redis is needed, fail-open only where that cannot let a revoked credential or a login past its
+    limit through). redis-py's default pool instead refuses the 101st concurrent command at once
+    ("Too many connections"); so does the cluster client per node, with the same error type.
     """
     if cluster:
         # require_full_coverage=False: while one shard is down, the others keep serving their slots.
         return RedisCluster.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15,
                                      require_full_coverage=False, max_connections=pool_size)
-    pool = BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=pool_timeout,
-                                           socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)
+    pool = WaitingPool.from_url(url, max_connections=pool_size, timeout=pool_timeout,
+                              socket_connect_timeout=2, socket_timeout=5, health_check_interval=15)
     return Redis.from_pool(pool)      # the client owns the pool: aclose() disconnects it
 
 
@@ -52,6 +80,31 @@ async def get_many(redis: KV, *names: str) -> list[Any]:
     if isinstance(redis, RedisCluster):
         return await redis.mget_nonatomic(list(names))
     return await redis.mget(names)
+
+
+async def run_script_many(redis: KV, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]],
+                          ) -> list[Any]:
+    """Run `script` once per (keys, args) in one non-transactional pipeline: one round trip on a
+    single Redis, one per node on a cluster. For calls whose order does not matter: a call the
+    server refused with NOSCRIPT (its script cache lost) runs again afterwards through `script`,
+    which loads it. A call's error is its result; a lost connection raises.
+
+    EVALSHA by hand: redis-py's Script in a pipeline asks SCRIPT EXISTS first (one more round
+    trip), and its cluster pipeline's `evalsha()` is refused for no stated reason (redis-py#2914,
+    lifted upstream) although EVALSHA is routed by its keys like EVAL.
+    """
+    async with redis.pipeline(transaction=False) as pipe:
+        for names, args in calls:
+            pipe.execute_command("EVALSHA", script.sha, len(names), *names, *args)
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+    for index, result in enumerate(results):
+        if isinstance(result, NoScriptError):
+            names, args = calls[index]
+            try:
+                results[index] = await script(keys=names, args=args)
+            except REDIS_ERRORS as exc:
+                results[index] = exc
+    return results
 
 
 def redis_key(app: web.Application, *parts: str | int) -> str:

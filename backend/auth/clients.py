@@ -20,17 +20,6 @@ CLIENT_COLUMNS = (users.c.id, users.c.login, users.c.name, users.c.surname, user
                   users.c.blocked_reason, users.c.deleted_at)
 
 
-async def booking_status(conn: AsyncConnection, user_id: int) -> str | None:
-    """The live user's client_status, its row held FOR SHARE until the caller's transaction ends.
-
-    The share lock orders a reservation against a concurrent block or delete: the status change
-    waits for the reservation to commit and then cancels it, instead of missing it.
-    """
-    query = (select(users.c.client_status).where(users.c.id == user_id, users.c.deleted_at.is_(None))
-             .with_for_update(read=True))
-    return (await conn.execute(query)).scalar_one_or_none()
-
-
 async def contacts(conn: AsyncConnection, user_ids: Iterable[int]) -> dict[int, RowMapping]:
     """id, login, name, surname, last_name and phone of each user, deleted ones included."""
     wanted = sorted(set(user_ids))

@@ -10,8 +10,8 @@ from backend import keys
 from backend.auth.passwords import verify_password
 from backend.auth.users import Identity, find_by_identifier
 from backend.db import read
-from backend.errors import ApiError, unauthorized
-from backend.kv import REDIS_ERRORS, redis_key
+from backend.errors import ApiError, redis_unavailable, unauthorized
+from backend.kv import REDIS_ERRORS, PoolExhausted, redis_key
 from backend.ratelimit import Window, give_back, take
 
 log = logging.getLogger("backend.auth")
@@ -56,6 +56,9 @@ async def check_password(app: web.Application, identifier: str, password: str, r
     taken: list[str] = []
     try:
         taken = await take(redis, login_windows(app, identifier, identity, remote))
+    except PoolExhausted as exc:
+        # Not an outage: whoever floods the pool must not get unlimited password guesses with it.
+        raise redis_unavailable() from exc
     except REDIS_ERRORS:
         # Without Redis nothing can be counted: logins stay possible (argon2 still slows guessing).
         log.warning("login limits unchecked, Redis unavailable")

@@ -12,8 +12,8 @@ from backend import keys
 from backend.auth.passwords import password_fingerprint
 from backend.auth.tokens import Claims, decode_access, invalid_token, password_changed
 from backend.auth.users import Identity, fetch_identity
-from backend.errors import ApiError, unauthorized
-from backend.kv import REDIS_ERRORS, get_many
+from backend.errors import ApiError, redis_unavailable, unauthorized
+from backend.kv import REDIS_ERRORS, PoolExhausted, get_many
 from backend.principal import Principal
 
 log = logging.getLogger("backend.auth")
@@ -42,6 +42,11 @@ async def identity_from_access_token(app: web.Application, token: str) -> tuple[
         names = app[keys.REVOCATIONS]
         denied, revoked_before = await get_many(app[keys.REDIS], names.deny_key(claims.jti),
                                                 names.revoked_before_key(claims.user_id))
+    except PoolExhausted as exc:
+        # Redis is up but this instance is saturated: failing open here would let whoever floods
+        # the pool use a logged-out token. 503 (in the surface's style; /ws and /sse: no upgrade).
+        log.warning("access token deny-list unchecked, Redis pool exhausted")
+        raise redis_unavailable() from exc
     except REDIS_ERRORS:
         # REST keeps working without Redis (SPEC §8.4): signature, expiry, user state and the
         # password fingerprint are still checked; only logouts of the last ACCESS_TTL are unseen.

@@ -29,9 +29,9 @@ from backend.api.surfaces import error_response, is_cookie_surface
 from backend.auth.passwords import fingerprint_matches, stored_fingerprint
 from backend.auth.tokens import password_changed
 from backend.auth.users import Identity, fetch_identity
-from backend.errors import ApiError, unauthorized
+from backend.errors import ApiError, redis_unavailable, unauthorized
 from backend.jsonutil import dumps, loads
-from backend.kv import REDIS_ERRORS
+from backend.kv import REDIS_ERRORS, PoolExhausted
 from backend.principal import Principal
 
 log = logging.getLogger("backend.auth")
@@ -85,6 +85,10 @@ class SessionStorage(AbstractStorage):
             return Session(None, data=None, new=True, max_age=self.max_age)
         try:
             raw = await self._redis.get(self._names.session_key(str(cookie)))
+        except PoolExhausted as exc:
+            # An overloaded instance, not an outage: a signed-in caller must not be told it is
+            # anonymous (401, or a cookie surface that forgets its sign-in) while Redis is fine.
+            raise redis_unavailable() from exc
         except REDIS_ERRORS:
             # Sessions live in Redis only: while it is away every cookie request is anonymous.
             log.warning("cookie session unreadable, Redis unavailable")

@@ -16,16 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from backend.jsonutil import dumps, loads
-from backend.kv import KV
+from backend.kv import KV, REDIS_ERRORS
 from backend.metrics import Metrics
 from backend.realtime.channels import Channels
 from backend.realtime.const import IDEMPOTENCY_TTL
 from backend.realtime.frames import event_frame
 from backend.realtime.link import POLL, PubSubLink
-from backend.realtime.streams import Published, Streams
+from backend.realtime.streams import Call, Published, Streams
 
 log = logging.getLogger("backend.realtime.bus")
 
@@ -111,7 +110,7 @@ class Bus(PubSubLink):
         """
         try:
             return (await self.publish_event(channel, event, data, idempotency_key=idempotency_key)).receivers
-        except (RedisError, OSError):
+        except REDIS_ERRORS:
             log.warning("event not published, Redis unavailable", extra={"channel": channel, "event": event})
             self._metrics.events_publish_failed.inc()
             return 0
@@ -124,20 +123,42 @@ class Bus(PubSubLink):
         so a repeat publishes nothing and gets the first publish's offset and `remember`ed result.
         Raises Redis errors.
         """
-        namespace = self._registry.find(channel)
-        stream = namespace.keeps(event) if namespace is not None else False
-        frame = event_frame(channel, event, data)
-        if idempotency_key is None and not stream:
-            receivers = await self._send(self.redis_channel(channel), frame)
+        call = self._call(channel, event, data, idempotency_key, remember)
+        if call.idempotency is None and not call.stream:
+            receivers = await self._send(self.redis_channel(channel), call.frame)
             published = Published(0, "", int(receivers))
         else:
-            record = None
-            if idempotency_key is not None:
-                record = (self.streams.idempotency_key(channel, event, idempotency_key), IDEMPOTENCY_TTL, remember)
-            published = await self.streams.publish(channel, frame, stream=stream, idempotency=record)
+            published = await self.streams.publish(channel, call.frame, stream=call.stream,
+                                                   idempotency=call.idempotency)
         if published.first:
             self._metrics.events_published.inc()
         return published
+
+    async def publish_outbox(self, outbox: Outbox) -> None:
+        """Publish an outbox's events in one pipeline, each channel's in the order queued; like
+        `publish`, a lost Redis drops them (a warning and `events_publish_failed` each)."""
+        calls = [self._call(channel, event, data, key)
+                 for (channel, event, data), key in zip(outbox.events, outbox.keys, strict=True)]
+        results: list[Published | Exception]
+        try:
+            results = await self.streams.publish_many(calls)
+        except REDIS_ERRORS as exc:
+            results = [exc] * len(calls)
+        for (channel, event, _), result in zip(outbox.events, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("event not published, Redis unavailable", extra={"channel": channel, "event": event})
+                self._metrics.events_publish_failed.inc()
+            elif result.first:
+                self._metrics.events_published.inc()
+
+    def _call(self, channel: str, event: str, data: Any, idempotency_key: str | None, remember: str = "") -> Call:
+        """The publish script's run for one event: kept in the stream as its namespace says."""
+        namespace = self._registry.find(channel)
+        stream = namespace.keeps(event) if namespace is not None else False
+        record = None
+        if idempotency_key is not None:
+            record = (self.streams.idempotency_key(channel, event, idempotency_key), IDEMPOTENCY_TTL, remember)
+        return Call(channel, event_frame(channel, event, data), stream, record)
 
     async def publish_control(self, target: str, action: str, **data: Any) -> None:
         """Order every instance to act on the sockets of `target` (an identity channel's name).
@@ -148,7 +169,7 @@ class Bus(PubSubLink):
         payload = dumps({"target": target, "action": action, **data})
         try:
             await self._send(self.redis_channel(CONTROL), payload)
-        except (RedisError, OSError):
+        except REDIS_ERRORS:
             log.warning("control message not published, Redis unavailable",
                         extra={"target": target, "action": action})
             self._metrics.events_publish_failed.inc()
@@ -162,8 +183,13 @@ class Bus(PubSubLink):
         """
         outbox = Outbox()
         yield outbox
-        for (channel, event, data), key in zip(outbox.events, outbox.keys, strict=True):
+        if len(outbox.events) == 1:
+            (channel, event, data), key = outbox.events[0], outbox.keys[0]
             await self.publish(channel, event, data, key)
+        elif outbox.events:
+            # A booking queues 4-5 events: one round trip instead of one each (the script per
+            # event, ephemeral ones included, so one pipeline holds one kind of command).
+            await self.publish_outbox(outbox)
 
     async def listen(self, channel: str) -> None:
         """Receive `channel` from Redis; returns once Redis confirmed it (or it is retried later)."""
@@ -192,7 +218,7 @@ class Bus(PubSubLink):
             pubsub = self._pubsub
             if pubsub is None or not self.connected:
                 return          # _session() subscribes self._channels when it connects
-            with contextlib.suppress(RedisError, OSError):   # the reader sees the loss and reconnects
+            with contextlib.suppress(*REDIS_ERRORS):   # the reader sees the loss and reconnects
                 await getattr(pubsub, verb)(self.redis_channel(channel))
 
     def _confirm(self, channel: str) -> None:

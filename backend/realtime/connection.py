@@ -341,7 +341,11 @@ class Connection:
             raise FrameError(const.UNAUTHORIZED, "Время на авторизацию истекло.")
         try:
             principal = await self.app[keys.TOKEN_RESOLVER](self.app, frame.token)
-        except ApiError:
+        except ApiError as err:
+            if err.status == 503:
+                # Redis could not check the deny-list (an exhausted pool): not a verdict on the
+                # token, so the socket stays open and the client may send `auth` again.
+                raise FrameError(const.UNAVAILABLE) from None
             await self.send(error_frame(const.UNAUTHORIZED, frame.id))
             self.close_soon(const.CLOSE_UNAUTHORIZED, "unauthorized")
             return None

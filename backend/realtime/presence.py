@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.jsonutil import dumpb, loads
-from backend.kv import KV, REDIS_ERRORS
+from backend.kv import KV, REDIS_ERRORS, run_script_many
 from backend.realtime.const import PRESENCE_JOINED, PRESENCE_LEFT
 from backend.realtime.frames import event_frame
 from backend.realtime.streams import sharded
@@ -38,6 +38,7 @@ log = logging.getLogger("backend.realtime.presence")
 Describe = Callable[[int, str | None], Awaitable[dict[str, Any]]]   # (user id, login) → {"id","username","name"}
 
 _MARK = "\0user\0"
+REFRESH_BATCH = 256      # channels per pipelined round trip of a refresh (a few hundred commands)
 
 JOIN_LUA = """
 -- KEYS[1] zset, KEYS[2] info; ARGV[1] member, ARGV[2] deadline ms, ARGV[3] user id, ARGV[4] user json,
@@ -220,22 +221,38 @@ class Presence:
                 log.exception("presence refresh failed")
 
     async def refresh(self) -> None:
-        """Push this instance's deadlines forward, then sweep the channels it has users on."""
-        if not self._local:
-            return
+        """Push this instance's deadlines forward, then sweep the channels it has users on.
+
+        Pipelined, REFRESH_BATCH channels per round trip: every socket's `user:{id}` is a channel,
+        so 10k users would otherwise cost 10k round trips per period. Each batch reads the local
+        entries when it is sent, so a user who left meanwhile is not written back.
+        """
+        channels = tuple(self._local)
         deadline, ttl = self._deadline(), int(self.ttl * 1000)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for channel, users in self._local.items():
-                zset, info = self._keys(channel)
-                pipe.zadd(zset, {self._member(user_id): deadline for user_id in users})
-                pipe.pexpire(zset, ttl)
-                pipe.pexpire(info, ttl)
-            await pipe.execute()
+        for start in range(0, len(channels), REFRESH_BATCH):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel in channels[start:start + REFRESH_BATCH]:
+                    users = self._local.get(channel)
+                    if users:
+                        zset, info = self._keys(channel)
+                        pipe.zadd(zset, {self._member(user_id): deadline for user_id in users})
+                        pipe.pexpire(zset, ttl)
+                        pipe.pexpire(info, ttl)
+                await pipe.execute()
         now = int(time.time() * 1000)
-        for channel, users in tuple(self._local.items()):
-            announce = any(local.announce for local in users.values())
-            head, tail = self._frame(channel, PRESENCE_LEFT) if announce else (b"", b"")
-            await self._leave(keys=self._keys(channel), args=["", now, self._name(channel), head, tail])
+        for start in range(0, len(channels), REFRESH_BATCH):
+            sweeps = []
+            for channel in channels[start:start + REFRESH_BATCH]:
+                users = self._local.get(channel)
+                if not users:
+                    continue        # left meanwhile; whether it announces is known only while it has users
+                announce = any(local.announce for local in users.values())
+                head, tail = self._frame(channel, PRESENCE_LEFT) if announce else (b"", b"")
+                sweeps.append((self._keys(channel), ["", now, self._name(channel), head, tail]))
+            # A sweep is idempotent and independent of the others: any order will do.
+            for result in await run_script_many(self._redis, self._leave, sweeps):
+                if isinstance(result, Exception):
+                    raise result
 
 
 def _text(value: object) -> str:

@@ -54,6 +54,8 @@ class ShardLink(PubSubLink):
         super().__init__(metrics, f"realtime-shard-{node}")
         self.node = node
         self.names: set[str] = set()
+        self.sessions = 0                    # connections made so far (ClusterBus.session)
+        self.unconfirmed: set[str] = set()   # names asked for on this connection, not yet confirmed
         self._client = pubsub_client(url)
         self._message, self._subscribed, self._trouble = message, subscribed, trouble
         self._lock = asyncio.Lock()      # SSUBSCRIBE/SUNSUBSCRIBE in the order asked, none while connecting
@@ -61,11 +63,13 @@ class ShardLink(PubSubLink):
     async def add(self, name: str) -> None:
         async with self._lock:
             self.names.add(name)
+            self.unconfirmed.add(name)
             await self._send("ssubscribe", name)
 
     async def remove(self, name: str) -> None:
         async with self._lock:
             self.names.discard(name)
+            self.unconfirmed.discard(name)
             await self._send("sunsubscribe", name)
 
     async def _send(self, verb: str, name: str) -> None:
@@ -92,6 +96,8 @@ class ShardLink(PubSubLink):
         await pubsub.ping()                          # opens the connection; raises while the node is down
         async with self._lock:
             names = tuple(self.names)
+            self.sessions += 1
+            self.unconfirmed = set(names)
             self.connected = True
             # One SSUBSCRIBE per channel: a node serves many slots, and one SSUBSCRIBE of channels
             # of different slots is refused with CROSSSLOT.
@@ -105,9 +111,12 @@ class ShardLink(PubSubLink):
             if kind == "smessage":
                 self._message(message["channel"], message["data"])
             elif kind == "ssubscribe":
+                self.unconfirmed.discard(_text(message["channel"]))
                 self._subscribed(message["channel"])
             elif kind == "sunsubscribe" and _text(message["channel"]) in self.names:
                 # Not asked for: the server dropped the channel because its slot left this node.
+                # Nothing of it arrives here any more: it is no longer vouched for (session()).
+                self.unconfirmed.add(_text(message["channel"]))
                 self._trouble()
 
 
@@ -166,9 +175,15 @@ class ClusterBus(Bus):
             await link.remove(self.redis_channel(channel))
 
     def session(self, channel: str) -> object | None:
-        """None: each shard link reconnects on its own, so no token vouches for a channel's stream here
-        and every stream subscribe reads its position from Redis (the hub keeps no tips, tips.py)."""
-        return None
+        """Bus.session per shard: the link that delivers `channel` and its connection count, while
+        that link is connected and its SSUBSCRIBE confirmed. A reconnect of that link, or the
+        channel moved to another node (a slot migration, a failover), changes the token."""
+        node = self._owner.get(channel)
+        link = self._links.get(node) if node is not None else None
+        if link is None or not link.connected or channel not in self._channels or channel in self._pending \
+                or self.redis_channel(channel) in link.unconfirmed:
+            return None
+        return link, link.sessions
 
     def _on_message(self, name: bytes, data: bytes) -> None:
         self.received(self.channel_of(name), data)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from backend.kv import KV
 from backend.realtime.const import STREAM_META_TTL
@@ -112,6 +113,17 @@ class Published:
 
 
 @dataclass(frozen=True, slots=True)
+class Call:
+    """One run of the publish script: the frame for `channel`, kept in its stream or not, and an
+    optional idempotency record (record key, ttl seconds, result to remember)."""
+
+    channel: str
+    frame: bytes
+    stream: bool
+    idempotency: tuple[str, float, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Position:
     """A channel's epoch and top offset, and the history frames read after some offset."""
 
@@ -132,7 +144,8 @@ class Streams:
         self._name = name                         # the bus's channel → Redis name mapping (the hash tag)
         self.history_size = history_size
         self.history_ttl = history_ttl
-        self._publish = redis.register_script(sharded(PUBLISH_LUA) if cluster else PUBLISH_LUA)
+        self._script = sharded(PUBLISH_LUA) if cluster else PUBLISH_LUA
+        self._publish = redis.register_script(self._script)
         self._read = redis.register_script(READ_LUA)
 
     def keys(self, channel: str) -> tuple[str, str]:
@@ -151,19 +164,39 @@ class Streams:
 
         Raises Redis errors: the caller decides whether a lost event fails its request.
         """
-        meta, history = self.keys(channel)
+        keys, args = self._arguments(Call(channel, frame, stream, idempotency))
+        return _published(await self._publish(keys=keys, args=args))
+
+    async def publish_many(self, calls: Sequence[Call]) -> list[Published | Exception]:
+        """Run the publish script for every call in one pipeline, in order.
+
+        One round trip on a single Redis; on a cluster one per node, sent in parallel by the
+        cluster client. A connection runs its commands in the order sent and all of a channel's
+        keys share one slot, hence one node: every channel keeps the order of `calls`. A failed
+        call's error is its result; a lost connection raises (the caller drops the events).
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for call in calls:
+                keys, args = self._arguments(call)
+                # EVAL with the script's text, not EVALSHA: redis-py's cluster pipeline refuses
+                # EVALSHA (redis-py#2914), a Script object in a plain pipeline costs a SCRIPT
+                # EXISTS round trip per execute, and a server that lost its script cache
+                # (restart, SCRIPT FLUSH) could fail some calls of a batch and run later ones.
+                pipe.eval(self._script, len(keys), *keys, *args)
+            results = await pipe.execute(raise_on_error=False)
+        return [result if isinstance(result, Exception) else _published(result) for result in results]
+
+    def _arguments(self, call: Call) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the publish script for `call`."""
+        meta, history = self.keys(call.channel)
         keys = [meta, history]
         ttl, remember = 0.0, ""
-        if idempotency is not None:
-            record, ttl, remember = idempotency
+        if call.idempotency is not None:
+            record, ttl, remember = call.idempotency
             keys.append(record)
-        result = await self._publish(keys=keys, args=[
-            frame, self._name(channel), 1 if stream else 0, self.history_size, _ms(self.history_ttl),
-            _ms(STREAM_META_TTL), new_epoch(), int(time.time() * 1000), _ms(ttl), remember])
-        if int(result[0]) == 0:
-            offset, epoch, remembered = _text(result[1]).split(" ", 2)
-            return Published(int(offset), epoch, 0, first=False, remembered=remembered)
-        return Published(int(result[1]), _text(result[2]), int(result[3]))
+        return keys, [call.frame, self._name(call.channel), 1 if call.stream else 0, self.history_size,
+                      _ms(self.history_ttl), _ms(STREAM_META_TTL), new_epoch(), int(time.time() * 1000), _ms(ttl),
+                      remember]
 
     async def read(self, channel: str, since: int | None = None, epoch: str | None = None,
                    limit: int | None = None) -> Position:
@@ -194,6 +227,14 @@ class Streams:
         if not complete:
             return Position(current, top, since)
         return Position(current, top, since, frames, offsets, True)
+
+
+def _published(result: Any) -> Published:
+    """The publish script's answer: what it published, or the remembered result of a repeat."""
+    if int(result[0]) == 0:
+        offset, epoch, remembered = _text(result[1]).split(" ", 2)
+        return Published(int(offset), epoch, 0, first=False, remembered=remembered)
+    return Published(int(result[1]), _text(result[2]), int(result[3]))
 
 
 def _fields(fields: object) -> dict[bytes, bytes]:

@@ -43,23 +43,6 @@ async def available_cars(conn: AsyncConnection, window: BBox | None = None) -> l
     return [public_view(row) for row in rows]
 
 
-async def take(conn: AsyncConnection, car_id: int) -> RowMapping | None:
-    """Reserve a free car in one conditional UPDATE, or None when it is not free (or unknown).
-
-    Concurrent takers queue on the row lock and re-check the WHERE against the winner's committed
-    row, so exactly one of them gets the car on any instance (SPEC §4.3 race-free).
-    """
-    query = (update(cars).where(cars.c.id == car_id, free())
-             .values(state="reserved", state_changed_at=func.now(), updated_at=func.now())
-             .returning(*cars.c))
-    return (await conn.execute(query)).mappings().one_or_none()
-
-
-async def exists(conn: AsyncConnection, car_id: int) -> bool:
-    """True when a passenger car with this id was ever created (deleted ones too)."""
-    return (await conn.execute(select(cars.c.id).where(cars.c.id == car_id))).first() is not None
-
-
 async def lock(conn: AsyncConnection, car_id: int) -> RowMapping:
     """The live car locked FOR UPDATE, or 404."""
     query = select(cars).where(cars.c.id == car_id, cars.c.deleted_at.is_(None)).with_for_update()

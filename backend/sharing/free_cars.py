@@ -8,9 +8,10 @@ and one encoding, however many clients ask.
 Why it stays right:
 - a read that was under way when an event arrived may hold the state before that event, so its
   result is not kept (the generation moved on while it ran);
-- while the bus is not connected events can be missed, so nothing is served from or stored in the
-  cache then, and a list is never older than MAX_AGE, which bounds what a pub/sub connection lost
-  and regained between two requests could leave behind;
+- a list is kept and served only under the pub/sub session it was read in (`Bus.session("cars")`:
+  subscribed, confirmed, the same connection — on a cluster the same shard link): while events
+  can be missed there is no session, and a connection lost and regained is another one, so
+  nothing read before the loss is served after it; MAX_AGE bounds a list's age all the same;
 - a change made through this or another instance is seen once its event is read from Redis: the
   same moment the websocket subscribers of that instance see it.
 """
@@ -33,10 +34,11 @@ Load = Callable[[], Awaitable[list[dict[str, object]]]]
 class FreeCars:
     """The encoded free-car list of this instance and the generation of the `cars` events seen."""
 
-    def __init__(self, connected: Callable[[], bool]) -> None:
-        self._connected = connected
+    def __init__(self, session: Callable[[], object | None]) -> None:
+        self._session = session               # the bus's token for `cars` (None: events may be missed)
         self._body: bytes | None = None
         self._built = 0.0
+        self._built_in: object | None = None   # the session the kept list was read in
         self._generation = 0
 
     # The hub's Subscriber protocol: every `cars` event makes the list stale.
@@ -55,20 +57,22 @@ class FreeCars:
     async def body(self, load: Load) -> bytes:
         """The JSON array of free cars: the kept one while it is valid, otherwise `load()` encoded."""
         body = self._body
-        if body is not None and time.monotonic() - self._built < MAX_AGE and self._connected():
+        session = self._session()
+        if body is not None and session is not None and session == self._built_in \
+                and time.monotonic() - self._built < MAX_AGE:
             return body
         generation = self._generation
         body = dumpb(await load())
-        # Kept only if no event arrived while it was read and events can be heard at all.
-        if generation == self._generation and self._connected():
-            self._body, self._built = body, time.monotonic()
+        # Kept only if no event arrived while it was read, and every later one will be heard.
+        if session is not None and generation == self._generation and self._session() == session:
+            self._body, self._built, self._built_in = body, time.monotonic(), session
         return body
 
 
 async def free_cars_ctx(app: web.Application) -> AsyncIterator[None]:
     """Listen to `cars` for the app's lifetime (after the bus and hub are open)."""
     bus, hub = app[keys.BUS], app[keys.HUB]
-    cache = FreeCars(lambda: bool(getattr(bus, "connected", False)))
+    cache = FreeCars(lambda: bus.session(CARS))
     app[keys.FREE_CARS] = cache
     gauge = app[keys.METRICS].ws_subscriptions
     await hub.join(cache, CARS)

@@ -71,7 +71,7 @@ async def set_car_state(db: AsyncEngine, bus: Bus, principal: Principal, car_id:
     """Send a car to maintenance or back; refused while a booking holds it."""
     async with bus.deferred() as out, transaction(db) as conn:
         # Car first, then a plain read of its bookings: a reservation racing us waits on this lock
-        # and then finds the car no longer free (cars.take), so no booking slips in between.
+        # and then finds the car no longer free (claims.reserve), so no booking slips in between.
         car = await cars.lock(conn, car_id)
         if await bookings.car_is_booked(conn, car_id):
             raise car_has_active_booking()

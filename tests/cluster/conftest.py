@@ -17,6 +17,7 @@ from backend.config import Config
 from tests.callup.conftest import app_a, make_app  # noqa: F401 — reused suites' fixtures (test_suites.py)
 from tests.cluster.valkey_cluster import ValkeyCluster
 from tests.realtime.conftest import rt_client  # noqa: F401
+from tests.sharing.conftest import customer  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from backend import keys
 from backend.callup.tables import apps
 from backend.db import read, transaction
+from backend.embedded import EmbeddedValkey, free_port
 from backend.realtime.bus import CONTROL
 from tests.realtime.conftest import event_of, metric, subscribe
+from tests.sharing.conftest import add_car
 from tests.support import eventually
 
 
@@ -135,6 +138,51 @@ async def test_deferred_inside_a_transaction_publishes_only_what_committed(rt_cl
         # Had the failed block published, its event would have come first.
         assert event_of(event) == ("news", "app.created", {"name": "committed"})
         assert names == ["existing", "committed"]
+
+
+async def test_a_deferred_block_arrives_in_order_with_contiguous_offsets(rt_client) -> None:
+    """One pipeline for a whole outbox (a booking queues 4-5 events): each channel keeps the order
+    of the block and its offsets step by one, also when Redis lost its scripts; an idempotent event
+    of a repeated block is not sent again."""
+    a, b = await rt_client(), await rt_client()
+    channels = ("news:x", "news:y", "news:z")
+    async with b.ws_connect("/ws") as ws:
+        for number, channel in enumerate(channels):
+            assert (await subscribe(ws, channel, number))["offset"] == 0
+        for attempt in range(2):
+            if attempt:
+                await a.app[keys.REDIS].script_flush()   # as after a restart: the pipeline gets NOSCRIPT
+            async with a.app[keys.BUS].deferred() as out:
+                for n in range(6):
+                    out.add(channels[n % 2], "story", {"n": n, "attempt": attempt})
+                out.add("news:z", "once", {"attempt": attempt}, key="block-1")
+        frames = [await ws.receive_json(timeout=5) for _ in range(13)]
+        await a.app[keys.BUS].publish("news:z", "marker", {})
+        assert event_of(await ws.receive_json(timeout=5))[1] == "marker"    # nothing more came before it
+    by_channel: dict[str, list[tuple[int, Any]]] = {}
+    for frame in frames:
+        by_channel.setdefault(frame["channel"], []).append((frame["offset"], frame["data"]))
+    assert by_channel["news:x"] == [(i + 1, {"n": n, "attempt": i // 3}) for i, n in enumerate((0, 2, 4, 0, 2, 4))]
+    assert by_channel["news:y"] == [(i + 1, {"n": n, "attempt": i // 3}) for i, n in enumerate((1, 3, 5, 1, 3, 5))]
+    assert by_channel["news:z"] == [(1, {"attempt": 0})]
+    text = await (await a.get("/metrics")).text()
+    assert (metric(text, "events_published_total"), metric(text, "events_publish_failed_total")) == (14, 0)
+
+
+async def test_a_deferred_block_without_redis_drops_its_events_and_the_request_stands(
+        rt_client, admin, make_user, tmp_path: Path) -> None:
+    valkey = EmbeddedValkey(tmp_path / "valkey", port=free_port(), persist=False)
+    client = await rt_client(redis_url=valkey.start())
+    try:
+        car = await add_car(client, admin)
+        customer = await make_user(role="client")
+        await asyncio.to_thread(valkey.stop)
+        resp = await client.post("/api/bookings", json={"car": car["id"]}, headers=customer.headers)
+        assert resp.status == 201, await resp.text()          # Postgres is the truth (SPEC §8.4)
+        text = await (await client.get("/metrics")).text()
+        assert metric(text, "events_publish_failed_total") >= 2     # every event of the block, dropped
+    finally:
+        valkey.stop()
 
 
 async def test_publish_api(rt_client, admin, make_user) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import aiohttp
 
 from backend import keys
+from backend.realtime.presence import REFRESH_BATCH
 from tests.realtime.conftest import subscribe
 from tests.support import eventually
 
@@ -120,3 +122,33 @@ async def test_an_expired_entry_is_swept_and_announced_once(rt_client, make_user
 
         await eventually(gone)
         assert [person["id"] for person in await presence_of(watch, "dashboard")] == [watcher.id]
+
+
+async def test_a_refresh_of_many_channels_is_batched_and_sweeps_each(rt_client, make_user) -> None:
+    """More channels than one pipelined batch (every socket's `user:{id}` is one): each gets its
+    deadline pushed and its sweep, also when Redis lost its scripts in between."""
+    a = await rt_client(presence_ttl=60)
+    presence, redis = a.app[keys.HUB].presence, a.app[keys.REDIS]
+    watcher, ghost = await make_user(role="operator"), await make_user(role="operator")
+    count = REFRESH_BATCH * 2 + 5
+    for user_id in range(1, count + 1):
+        await presence.enter(f"user:{user_id}", user_id, None, announce=False)
+    last = f"user:{count}"
+    async with a.ws_connect("/ws", headers=watcher.headers) as watch:
+        await subscribe(watch, "dashboard")         # one announced channel, swept in the last batch
+        for channel, user_id in ((last, count + 1), ("dashboard", ghost.id)):
+            # Entries of an instance that died, past their deadline: the sweep removes them.
+            await presence._join(keys=presence._keys(channel), args=[
+                f"{user_id}|dead-instance", 0, user_id, b'{"id":%d,"username":"g","name":""}' % user_id,
+                60000, a.app[keys.BUS].redis_channel(channel), *presence._frame(channel, "presence.joined")])
+        await redis.script_flush()
+        before = int(time.time() * 1000)
+        await presence.refresh()
+        assert await presence_events(watch) == [("presence.joined", ghost.id), ("presence.left", ghost.id)]
+    for user_id in (1, REFRESH_BATCH + 1, count):
+        zset, info = presence._keys(f"user:{user_id}")
+        assert await redis.zscore(zset, presence._member(user_id)) >= before + 60000 * 2 / 3 - 1000
+    zset, info = presence._keys(last)
+    assert await redis.zscore(zset, f"{count + 1}|dead-instance") is None
+    assert await redis.hget(info, str(count + 1)) is None
+    assert await presence.online(range(1, count + 2)) == set(range(1, count + 1))

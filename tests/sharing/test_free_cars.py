@@ -7,10 +7,13 @@ warm the cache of both instances first, change a car through one, and read throu
 from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
+from redis.asyncio import RedisCluster
 
 from backend import keys
+from backend.sharing.const import CARS
 from tests.conftest import TestUser
 from tests.sharing.conftest import CarFactory, add_car, booked
+from tests.support import eventually
 
 
 async def free_ids(client: TestClient) -> list[int]:
@@ -91,6 +94,33 @@ async def test_a_read_overtaken_by_an_event_is_not_kept(client: TestClient) -> N
         cache.push(b"")              # an event arrives while the read runs
         return []
 
+    await cache.body(load)
+    await cache.body(load)
+    assert calls == 2
+
+
+async def test_the_kept_list_is_served_only_within_the_pubsub_session_it_was_read_in(client: TestClient) -> None:
+    """The bus's per-channel token (`Bus.session`), not a connected flag: a ClusterBus has one per
+    shard link, so the list is kept on a cluster too (tests/cluster/test_suites.py), and a pub/sub
+    connection lost and regained between two requests drops it (events may have been missed)."""
+    cache, bus, redis = client.app[keys.FREE_CARS], client.app[keys.BUS], client.app[keys.REDIS]
+    calls = 0
+
+    async def load() -> list[dict[str, object]]:
+        nonlocal calls
+        calls += 1
+        return []
+
+    await cache.body(load)
+    await cache.body(load)
+    assert calls == 1
+    before = bus.session(CARS)
+    assert before is not None
+    if isinstance(redis, RedisCluster):
+        await redis.client_kill_filter(_type="pubsub", target_nodes=RedisCluster.PRIMARIES)
+    else:
+        await redis.client_kill_filter(_type="pubsub")
+    await eventually(lambda: bus.session(CARS) not in (None, before))
     await cache.body(load)
     await cache.body(load)
     assert calls == 2

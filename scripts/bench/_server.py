@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -69,3 +70,16 @@ async def wait_ready(url: str, proc: asyncio.subprocess.Process, within: float =
                         return
             await asyncio.sleep(0.2)
     raise SystemExit("server did not become ready")
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], limit: float = 60) -> None:
+    """Block until `url` answers below 500; exit the bench if `proc` dies or `limit` passes."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args} exited with {proc.returncode}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as resp:
+            if resp.status < 500:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {limit} s")

@@ -49,6 +49,7 @@ from _rest_data import (
     release_bookings,
     seed,
 )
+from _server import wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -56,18 +57,6 @@ PEERS = ROOT / "scripts" / "bench" / "peers"
 RESULTS = ROOT / "scripts" / "bench" / "results"
 PORTS = {"project": 8211, "project-2p": 8212, "baseline": 8213, "bare": 8221, "fastapi": 8231}
 SERVER_CPU, CLIENT_CPU = "0", "1"
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], limit: float = 60) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args} exited with {proc.returncode}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as resp:
-            if resp.status < 500:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {limit} s")
 
 
 def cpu_seconds(pid: int) -> float:

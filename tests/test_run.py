@@ -225,6 +225,12 @@ def _pid_of(instance: str) -> int:
     return int(instance.split("-")[-2])          # hostname-pid-random (backend.app)
 
 
+def _serve_two_workers(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`run.py serve --workers 2` on `port`, quiet."""
+    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--port", str(port), "--workers", "2"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 @pytest.mark.slow
 async def test_serve_workers_share_the_port_and_one_set_of_embedded_servers_and_stop_on_ctrl_c(
         tmp_path: Path) -> None:
@@ -264,8 +270,7 @@ async def test_serve_workers_share_one_signing_key_and_stop_on_sigterm(services)
     finally:
         await engine.dispose()
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--port", str(port), "--workers", "2"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _serve_two_workers(port, env)
     try:
         await wait_ready(port, proc)
         workers = [psutil.Process(_pid_of(name)) for name in await _instances(port, 2)]
@@ -312,8 +317,7 @@ async def test_a_killed_parent_or_worker_leaves_no_worker_behind(killed: str, se
     url = await services.fresh_database()
     env = _env() | {"DATABASE_URL": url, "REDIS_URL": services.redis_url}
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--port", str(port), "--workers", "2"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _serve_two_workers(port, env)
     try:
         await wait_ready(port, proc)
         workers = [psutil.Process(_pid_of(name)) for name in await _instances(port, 2)]

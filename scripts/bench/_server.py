@@ -58,18 +58,21 @@ async def served(data_dir: Path, role: str) -> AsyncIterator[tuple[str, str]]:
             proc.kill()
 
 
-async def wait_ready(url: str, proc: asyncio.subprocess.Process, within: float = 90) -> None:
+async def wait_ready(url: str, proc: asyncio.subprocess.Process | subprocess.Popen[bytes],
+                     within: float = 90) -> None:
+    """Wait for /health/ready of a started instance (bounded; an exited one fails at once)."""
     deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
-            if proc.returncode is not None:
-                raise SystemExit(f"run.py serve exited with {proc.returncode}")
+            code = proc.poll() if isinstance(proc, subprocess.Popen) else proc.returncode
+            if code is not None:
+                raise SystemExit(f"run.py serve exited with {code}")
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(url + "/health/ready") as resp:
                     if resp.status == 200:
                         return
             await asyncio.sleep(0.2)
-    raise SystemExit("server did not become ready")
+    raise SystemExit(f"{url} did not become ready")
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], limit: float = 60) -> None:

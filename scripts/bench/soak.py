@@ -45,7 +45,7 @@ from urllib.parse import urlparse
 
 import aiohttp
 import psutil
-from _server import free_port
+from _server import free_port, wait_ready
 from _soak_checks import Hold, Watched, describe, double_booked, settle, stored, unexpected, watch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -289,25 +289,10 @@ def start_instances(env: dict[str, str], data_dir: Path) -> list[tuple[str, subp
     return started
 
 
-async def ready(url: str, proc: subprocess.Popen[bytes], within: float = 90) -> None:
-    """Wait for /health/ready of a started instance (bounded; an exited one fails at once)."""
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"run.py serve exited with {proc.returncode}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(url + "/health/ready") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.2)
-    raise SystemExit(f"{url} did not become ready")
-
-
 async def soak(args: argparse.Namespace, env: dict[str, str], data_dir: Path, app_token: str) -> tuple[str, bool]:
     instances = start_instances(env, data_dir)
     try:
-        await asyncio.gather(*(ready(url, proc) for url, proc in instances))
+        await asyncio.gather(*(wait_ready(url, proc) for url, proc in instances))
         urls = [url for url, _ in instances]
         ports = urlparse(env["DATABASE_URL"]).port or 5432, urlparse(env["REDIS_URL"]).port or 6379
         servers = [Watched(name, psutil.Process(proc.pid), *ports)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import MetaData, Select, event
+from sqlalchemy import MetaData, event
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -226,6 +226,22 @@ async def make_hot_pool(url: str, *, max_size: int) -> asyncpg.Pool:
                                      server_settings=SERVER_SETTINGS)
 
 
-def compiled(query: Select) -> str:  # type: ignore[type-arg]
-    """The asyncpg SQL text ($1, $2, … in bind order) of a Core SELECT, for a hot pool."""
-    return str(query.compile(dialect=asyncpg_dialect()))
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A Core statement compiled once for a hot pool (raw asyncpg): its SQL with $n placeholders,
+    its bind names in $n order and the constants the statement itself carries."""
+
+    sql: str
+    order: tuple[str, ...]
+    constants: dict[str, Any]
+
+    def args(self, **values: Any) -> list[Any]:
+        """The positional arguments of one execution, from bind names."""
+        return [values[name] if name in values else self.constants[name] for name in self.order]
+
+
+def compiled(statement: Any) -> Statement:
+    """A Core statement (SELECT, INSERT, UPDATE, CTEs) as asyncpg SQL, so tables keep one definition
+    while hot paths skip SQLAlchemy's execution layer; asyncpg's connections keep it prepared."""
+    compiled_ = statement.compile(dialect=asyncpg_dialect())
+    return Statement(str(compiled_), tuple(compiled_.positiontup or ()), dict(compiled_.params))

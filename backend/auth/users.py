@@ -86,7 +86,7 @@ _IDENTITY_BY_ID = compiled(_IDENTITY.where(users.c.id == bindparam("user_id")))
 async def fetch_identity(pool: asyncpg.Pool, user_id: int) -> Identity | None:
     """load_identity on the hot pool: the principal of every authenticated request."""
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(_IDENTITY_BY_ID, user_id)
+        row = await conn.fetchrow(_IDENTITY_BY_ID.sql, user_id)
     return _identity(row) if row is not None else None
 
 

@@ -28,7 +28,7 @@ async def active_app_id(pool: asyncpg.Pool, token: uuid.UUID) -> int | None:
     or a blocked app is refused by the very next request on every instance.
     """
     async with pool.acquire() as conn:
-        app_id = await conn.fetchval(_ACTIVE_BY_TOKEN, token)
+        app_id = await conn.fetchval(_ACTIVE_BY_TOKEN.sql, token)
     return int(app_id) if app_id is not None else None
 
 

@@ -14,14 +14,13 @@ sql/007 settle the races the locks leave open (their violations name the index).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from sqlalchemy import Interval, bindparam, case, exists, func, insert, literal, or_, select, true, update
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from backend.auth.tables import users
+from backend.db import Statement, compiled
 from backend.errors import ApiError, not_found
 from backend.sharing.cars import cars, free  # fleet's passenger_cars, through sharing's one gateway to it
 from backend.sharing.const import (
@@ -35,23 +34,6 @@ from backend.sharing.tables import ACTIVE, bookings
 
 b = bookings
 Row = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """A Core statement compiled for asyncpg: its SQL, its $n names in order, its constants."""
-
-    sql: str
-    order: tuple[str, ...]
-    constants: dict[str, Any]
-
-    def args(self, **values: Any) -> list[Any]:
-        return [values[name] if name in values else self.constants[name] for name in self.order]
-
-
-def compile_for_asyncpg(statement: Any) -> Statement:
-    compiled = statement.compile(dialect=asyncpg_dialect())
-    return Statement(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
 
 
 def _reserve() -> Statement:
@@ -70,7 +52,7 @@ def _reserve() -> Statement:
                func.now() + bindparam("ttl", type_=Interval())))
         .returning(*b.c).cte("booked"))
     one = select(literal(1).label("one")).subquery("one")       # a row even when nothing was taken
-    return compile_for_asyncpg(
+    return compiled(
         select(status.label("client_status"), active.label("has_active"),
                *[column.label("car_" + column.name) for column in taken.c],
                *[column.label("booking_" + column.name) for column in booked.c])
@@ -78,7 +60,7 @@ def _reserve() -> Statement:
 
 
 RESERVE = _reserve()
-CAR_EXISTS = compile_for_asyncpg(select(cars.c.id).where(cars.c.id == bindparam("car_id")))
+CAR_EXISTS = compiled(select(cars.c.id).where(cars.c.id == bindparam("car_id")))
 
 
 def _split(row: asyncpg.Record, prefix: str) -> Row:
@@ -117,17 +99,17 @@ def _conflict_of(exc: asyncpg.UniqueViolationError) -> ApiError | Exception:
 def _close(own: bool) -> Statement:
     query = (update(b).where(b.c.id == bindparam("booking_id"), b.c.status == "reserved")
              .values(status="cancelled", updated_at=func.now()).returning(*b.c))
-    return compile_for_asyncpg(query.where(b.c.user_id == bindparam("user_id")) if own else query)
+    return compiled(query.where(b.c.user_id == bindparam("user_id")) if own else query)
 
 
 def _status(own: bool) -> Statement:
     query = select(b.c.status).where(b.c.id == bindparam("booking_id"))
-    return compile_for_asyncpg(query.where(b.c.user_id == bindparam("user_id")) if own else query)
+    return compiled(query.where(b.c.user_id == bindparam("user_id")) if own else query)
 
 
 def _free_car() -> Statement:
     before = select(cars.c.id, cars.c.state).where(cars.c.id == bindparam("car_id")).with_for_update().cte("before")
-    return compile_for_asyncpg(
+    return compiled(
         update(cars).where(cars.c.id == before.c.id)
         .values(state="available", updated_at=func.now(),
                 state_changed_at=case((before.c.state != "available", func.now()), else_=cars.c.state_changed_at))

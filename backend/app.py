@@ -11,13 +11,22 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from backend import auth, callup, chat, fleet, keys, realtime, sharing
-from backend.api.middlewares import observe, render_errors
+from backend.api.middlewares import pipeline
 from backend.api.middlewares import setup as response_headers
 from backend.auth.origin import check_origin, setup_cors
 from backend.auth.resolve import authenticate
-from backend.auth.sessions import sessions
+from backend.auth.sessions import finish_session
 from backend.config import Config
-from backend.db import Replica, attach_replica, make_engine, make_hot_pool, make_replica_engine
+from backend.db import (
+    Replica,
+    attach_hot_replica,
+    attach_replica,
+    detach_hot_replica,
+    make_engine,
+    make_hot_pool,
+    make_hot_replica_pool,
+    make_replica_engine,
+)
 from backend.kv import redis_ctx
 from backend.metrics import Metrics
 from backend.ops import dashboard, health, openapi
@@ -52,12 +61,21 @@ async def replica_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def hot_db_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Open the raw asyncpg pool of the per-request identity lookup (backend.db.make_hot_pool)."""
+    """Open the raw asyncpg pool of the hot paths (backend.db.make_hot_pool), and the replica's beside
+    it when DATABASE_REPLICA_URL is set (lag-tolerant hot reads, backend.db.hot_read)."""
     config = app[keys.CONFIG]
     assert config.database_url is not None          # db_ctx, opened before this, refuses it otherwise
-    pool = await make_hot_pool(config.database_url, max_size=max(2, config.db_pool_size // 2))
+    size = max(2, config.db_pool_size // 2)
+    pool = await make_hot_pool(config.database_url, max_size=size)
+    replica = None
+    if config.database_replica_url is not None:     # replica_ctx, opened before this, attached its engine
+        replica = await make_hot_replica_pool(config.database_replica_url, max_size=size)
+        attach_hot_replica(pool, replica, app[keys.DB])
     app[keys.HOT_DB] = pool
     yield
+    detach_hot_replica(pool)
+    if replica is not None:
+        await replica.close()
     await pool.close()
 
 
@@ -77,8 +95,8 @@ async def freeze_startup_heap(app: web.Application) -> None:
 def create_app(config: Config) -> web.Application:
     """Build the whole service for `config`; run.py, gunicorn and the tests all call this."""
     app = web.Application(
-        # sessions sits outside render_errors so error responses of cookie surfaces get a sessid too.
-        middlewares=[observe, sessions, render_errors, authenticate, check_origin],   # outermost first
+        # One middleware, its steps in order; error answers of cookie surfaces get a sessid too.
+        middlewares=[pipeline(before=[authenticate, check_origin], after=[finish_session])],
         # The photo limit is the largest body any route takes; JSON routes enforce MAX_BODY_SIZE
         # themselves while reading (backend.api.validation.read_body).
         client_max_size=max(config.max_body, config.max_photo),

@@ -1,6 +1,6 @@
 """Structured (JSON lines) logging: every record carries the extra fields it was logged with.
 
-Records go through a queue to one writer thread (QueueHandler → QueueListener), so a request pays
+Records go through a queue to one writer thread (QueueHandler → _Writer), so a request pays
 for building its record and nothing else: the JSON encoding and the write happen off the event
 loop, and the writer flushes once per batch (whenever it has drained the queue), not once per line.
 """
@@ -11,10 +11,10 @@ import atexit
 import collections
 import logging
 import os
-import queue
 import sys
+import threading
 import time
-from logging.handlers import QueueHandler, QueueListener
+from logging.handlers import QueueHandler
 from typing import TextIO
 
 import orjson
@@ -87,62 +87,69 @@ class _Pending:
     log). The writer polls instead: lines reach stderr at most POLL seconds late.
     """
 
-    POLL = 0.05
-
     def __init__(self) -> None:
-        self._items: collections.deque[logging.LogRecord | AccessLine | None] = collections.deque()
+        self._items: collections.deque[logging.LogRecord | AccessLine] = collections.deque()
 
-    def put_nowait(self, item: logging.LogRecord | AccessLine | None) -> None:
+    def put_nowait(self, item: logging.LogRecord | AccessLine) -> None:
         self._items.append(item)
 
-    put = put_nowait
-
-    def get(self, block: bool = True) -> logging.LogRecord | AccessLine | None:
+    def drain(self) -> list[logging.LogRecord | AccessLine]:
+        """Everything queued so far, oldest first (popleft is atomic against concurrent appends)."""
+        items = []
+        pop = self._items.popleft
         while True:
             try:
-                return self._items.popleft()
+                items.append(pop())
             except IndexError:
-                if not block:
-                    raise queue.Empty from None
-                time.sleep(self.POLL)
-
-    def get_nowait(self) -> logging.LogRecord | AccessLine | None:
-        return self.get(block=False)
-
-    def empty(self) -> bool:
-        return not self._items
-
-    def task_done(self) -> None:
-        """QueueListener calls it when the queue has one (a Queue); nothing to count here."""
+                return items
 
 
-class _BatchWriter(logging.Handler):
-    """Writes formatted lines, flushing when the queue it drains is empty (one write per batch)."""
+class _Writer(threading.Thread):
+    """Formats what the loop queued and writes it in one write per batch, off the event loop.
 
-    def __init__(self, stream: TextIO, source: _Pending) -> None:
-        super().__init__()
-        self._stream, self._source, self._lines = stream, source, []  # type: list[str]
+    Its own loop rather than logging's QueueListener: that one hands records one by one through a
+    handler's lock and filters; a batch here is formatted in a list and written once.
+    """
 
-    def emit(self, record: logging.LogRecord) -> None:
+    POLL = 0.05
+
+    def __init__(self, stream: TextIO, pending: _Pending) -> None:
+        super().__init__(name="log-writer", daemon=True)
+        self._stream, self._pending = stream, pending
+        self._formatter = JsonFormatter()
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            if not self.write_batch():
+                self._stopping.wait(self.POLL)
+        self.write_batch()                  # what was queued before stop() asked
+
+    def write_batch(self) -> bool:
+        items = self._pending.drain()
+        if not items:
+            return False
+        lines = []
+        for item in items:
+            try:
+                lines.append(item.json(self._formatter) if isinstance(item, AccessLine)
+                             else self._formatter.format(item))
+            except Exception as exc:         # one bad record must not lose the batch
+                lines.append(orjson.dumps({"level": "error", "logger": "backend.logs",
+                                           "msg": f"unformattable log record: {exc!r}"}).decode())
         try:
-            if isinstance(record, AccessLine):
-                assert isinstance(self.formatter, JsonFormatter)
-                self._lines.append(record.json(self.formatter))
-            else:
-                self._lines.append(self.format(record))
-            if self._source.empty() or len(self._lines) >= 512:
-                self.flush()
-        except Exception:
-            self.handleError(record)
-
-    def flush(self) -> None:
-        if self._lines:
-            lines, self._lines = self._lines, []
             self._stream.write("\n".join(lines) + "\n")
             self._stream.flush()
+        except (OSError, ValueError):
+            pass                            # stderr closed: nothing left to tell it
+        return True
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
 
 
-_listener: QueueListener | None = None
+_writer: _Writer | None = None
 _pending: _Pending | None = None
 ACCESS = logging.getLogger("backend.access")
 
@@ -160,28 +167,24 @@ def access(fields: dict[str, object]) -> None:
     if pending is None:
         ACCESS.info("request", extra=fields)
     else:
-        pending.put_nowait(AccessLine(time.time(), fields))   # type: ignore[arg-type]
+        pending.put_nowait(AccessLine(time.time(), fields))
 
 
 def _stop() -> None:
-    global _listener, _pending
+    global _writer, _pending
     _pending = None
-    if _listener is not None:
-        _listener.stop()            # drains the queue, so no line logged before exit is lost
-        for handler in _listener.handlers:
-            handler.flush()         # the last batch ended with the stop sentinel, not an empty queue
-        _listener = None
+    if _writer is not None:
+        _writer.stop()              # writes what is queued, so no line logged before exit is lost
+        _writer = None
 
 
 def configure(level: str = "INFO") -> None:
     """Send every logger to stderr as JSON lines, through the queue and its writer thread."""
-    global _listener, _pending
+    global _writer, _pending
     _stop()
     records = _pending = _Pending()
-    writer = _BatchWriter(sys.stderr, records)
-    writer.setFormatter(JsonFormatter())
-    _listener = QueueListener(records, writer)   # type: ignore[arg-type]  # duck-typed queue
-    _listener.start()
+    _writer = _Writer(sys.stderr, records)
+    _writer.start()
     # Fields no line carries (JsonFormatter skips them): don't pay for them on every record.
     # `_srcfile = None` is the logging HOWTO's switch that skips the stack walk of findCaller().
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
@@ -194,9 +197,9 @@ def configure(level: str = "INFO") -> None:
 
 def _restart_in_child() -> None:
     """A forked child (gunicorn workers) has the queue but not the writer thread: start its own."""
-    global _listener, _pending
-    if _listener is not None:
-        _listener = _pending = None   # the parent's thread does not exist here; nothing to stop
+    global _writer, _pending
+    if _writer is not None:
+        _writer = _pending = None     # the parent's thread does not exist here; nothing to stop
         configure(logging.getLevelName(logging.getLogger().level))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -92,9 +93,13 @@ def surface_name(path: str) -> str:
     return renderer_for(path).__name__
 
 
+# Every request asks (the session step, the Origin rule): one regex match, not a loop of prefixes.
+_COOKIE_PATH = re.compile("(?:" + "|".join(map(re.escape, COOKIE_SURFACES)) + ")(?:/|$)")
+
+
 def is_cookie_surface(path: str) -> bool:
     """Paths whose clients use the sessid cookie (SPEC §4.1: those responses always carry one)."""
-    return any(_matches(path, prefix) for prefix in COOKIE_SURFACES)
+    return _COOKIE_PATH.match(path) is not None
 
 
 def error_response(request: web.Request, err: ApiError, dumps: Callable[[Any], str]) -> web.Response:

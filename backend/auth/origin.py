@@ -3,8 +3,6 @@ upgrades of /ws and /sse — and CORS for ALLOWED_ORIGINS."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import aiohttp_cors
 from aiohttp import web
 
@@ -12,8 +10,6 @@ from backend import keys
 from backend.api.surfaces import is_cookie_surface
 from backend.api.validation import unsupported_media_type
 from backend.errors import forbidden
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_SAFE_TYPES = frozenset({"application/json", "multipart/form-data"})
@@ -59,15 +55,15 @@ def refuse_foreign_session_origin(request: web.Request) -> None:
         refuse_foreign_origin(request)
 
 
-@web.middleware
-async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse cross-site unsafe requests that a cookie would authenticate (CSRF).
+async def check_origin(request: web.Request) -> None:
+    """Refuse cross-site unsafe requests that a cookie would authenticate (CSRF); a step of the
+    app's middleware (backend.api.middlewares.pipeline).
 
-    Runs after `authenticate`, so it knows whether the cookie session carried the request. The
-    Origin check covers every unsafe request to a cookie surface (sign-in included: login CSRF)
-    and every session-authenticated one elsewhere; the content-type check covers requests the
-    session authenticated, since HTML forms can only send urlencoded, text/plain or multipart
-    bodies and the first two never reach a JSON handler legitimately. A body-less request
+    Runs after the principal is resolved, so it knows whether the cookie session carried the
+    request. The Origin check covers every unsafe request to a cookie surface (sign-in included:
+    login CSRF) and every session-authenticated one elsewhere; the content-type check covers
+    requests the session authenticated, since HTML forms can only send urlencoded, text/plain or
+    multipart bodies and the first two never reach a JSON handler legitimately. A body-less request
     (sign-out) has no content type to check.
     """
     if request.method in UNSAFE:
@@ -76,7 +72,6 @@ async def check_origin(request: web.Request, handler: Handler) -> web.StreamResp
             refuse_foreign_origin(request)
         if session and request.body_exists and request.content_type not in FORM_SAFE_TYPES:
             raise unsupported_media_type("JSON или multipart/form-data")
-    return await handler(request)
 
 
 def setup_cors(app: web.Application) -> None:

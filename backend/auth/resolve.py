@@ -104,13 +104,12 @@ async def principal_from_request(request: web.Request) -> Principal | None:
     return None
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Resolve the principal once per request; handlers read request[keys.PRINCIPAL]."""
+async def authenticate(request: web.Request) -> None:
+    """Resolve the principal once per request (a step of backend.api.middlewares.pipeline);
+    handlers read request[keys.PRINCIPAL]."""
     principal = await principal_from_request(request)
     if principal is not None:
         request[keys.PRINCIPAL] = principal
-    return await handler(request)
 
 
 def seconds_left(exp: int) -> int:

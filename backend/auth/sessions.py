@@ -18,25 +18,23 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp_session import AbstractStorage, Session
 
 from backend import keys
-from backend.api.middlewares import from_http
-from backend.api.surfaces import error_response, is_cookie_surface
+from backend.api.surfaces import is_cookie_surface
 from backend.auth.passwords import fingerprint_matches, stored_fingerprint
 from backend.auth.tokens import password_changed
 from backend.auth.users import Identity, fetch_identity
-from backend.errors import ApiError, redis_unavailable, unauthorized
+from backend.errors import redis_unavailable, unauthorized
 from backend.jsonutil import dumps, loads
 from backend.kv import REDIS_ERRORS, PoolExhausted
 from backend.principal import Principal
 
 log = logging.getLogger("backend.auth")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 COOKIE = "sessid"
 SESSION = web.RequestKey("session", Session)
@@ -141,23 +139,15 @@ def _changed(session: Session) -> bool:
     return bool(getattr(session, "_changed", False))
 
 
-@web.middleware
-async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Save changed sessions and give every cookie-surface response a session id (errors included).
+async def finish_session(request: web.Request, response: web.StreamResponse) -> None:
+    """Save a changed session and give every cookie-surface answer a session id (errors included);
+    an `after` step of the app's middleware (backend.api.middlewares.pipeline).
 
     Only a written session reaches Redis; a caller without a valid id gets a signed, unstored one,
     so anonymous and bearer traffic on cookie paths writes nothing.
     """
-    try:
-        response = await handler(request)
-    except ApiError as err:
-        response = error_response(request, err, dumps)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        response = error_response(request, from_http(exc), dumps)
-    if response.prepared or isinstance(response, web.WebSocketResponse):
-        return response
+    if isinstance(response, web.WebSocketResponse):
+        return
     storage = storage_of(request.app)
     session = request.get(SESSION)
     if session is not None and _changed(session):
@@ -168,7 +158,6 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
             log.warning("cookie session not saved, Redis unavailable")
     elif is_cookie_surface(request.path) and not storage.is_valid(storage.load_cookie(request)):
         storage.send_new_id(response)
-    return response
 
 
 async def sign_in(request: web.Request, identity: Identity) -> None:
@@ -210,7 +199,8 @@ async def sign_out(request: web.Request) -> None:
 async def principal_from_session(request: web.Request) -> Principal | None:
     """The user bound to the request's `sessid`, None for no or an anonymous session; 401 when the
     bound user was blocked or deleted or changed the password (the session is unbound then)."""
-    if COOKIE not in request.cookies:
+    # Most requests carry no cookie at all (bearer clients, health checks): no parse for them.
+    if "Cookie" not in request.headers or COOKIE not in request.cookies:
         return None
     session = await current_session(request)
     user_id = session.get("uid")

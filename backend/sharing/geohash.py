@@ -11,7 +11,6 @@ the last row and column.
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from fractions import Fraction
 from typing import Final
@@ -35,11 +34,18 @@ def _bits(precision: int) -> tuple[int, int]:
 
 def _cell(value: Coordinate, low: int, high: int, bits: int, name: str) -> int:
     """The number of the cell along one axis that holds `value`."""
-    exact = Fraction(value)                  # exact for float, Decimal, int and decimal strings
-    if not low <= exact <= high:
+    # n/d exactly: float, Decimal, int and Fraction have as_integer_ratio (C speed, no Fraction
+    # built per call: every car event computes its tile); decimal strings go through Fraction.
+    if isinstance(value, str):
+        value = Fraction(value)
+    try:
+        n, d = value.as_integer_ratio()
+    except (OverflowError, ValueError):      # inf, nan
+        raise ValueError(f"{name} {value} outside [{low}, {high}]") from None
+    if not low * d <= n <= high * d:
         raise ValueError(f"{name} {value} outside [{low}, {high}]")
     count = 1 << bits
-    return min(math.floor((exact - low) * count / (high - low)), count - 1)
+    return min((n - low * d) * count // (d * (high - low)), count - 1)
 
 
 def _interleave(x: int, y: int, lon_bits: int, lat_bits: int) -> int:

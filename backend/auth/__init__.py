@@ -6,7 +6,7 @@ from aiohttp import web
 
 
 def setup(app: web.Application) -> None:
-    """Register the auth surfaces (the authenticate middleware is wired in create_app)."""
+    """Register the auth surfaces (the authenticate step is wired in create_app)."""
     from backend import keys
     from backend.auth import api_handlers, passwords, profile_handlers, resources, sessions, token_handlers
     from backend.auth.lifecycle import UserLifecycle

@@ -225,7 +225,6 @@ async def unbind(app: web.Application, session: Session) -> None:
 
 
 def setup(app: web.Application) -> None:
-    """Open the storage after Redis and let the authenticate middleware resolve sessions."""
+    """Open the storage after Redis and let the authenticate step resolve sessions."""
     app.cleanup_ctx.append(sessions_ctx)
     app[keys.SESSION_RESOLVER] = principal_from_session
-    # The common response headers ride along with the session middleware's wiring until

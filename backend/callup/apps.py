@@ -35,7 +35,7 @@ async def active_app_id(pool: asyncpg.Pool, token: uuid.UUID) -> int | None:
 async def principal_from_app_token(app: web.Application, raw: str) -> Principal:
     """A CallUp app by its X-Application-Token; unknown, deleted or blocked → 403 access denied.
 
-    Injected into auth's middleware as `keys.APP_TOKEN_RESOLVER` by callup's setup().
+    Injected into auth's authenticate step as `keys.APP_TOKEN_RESOLVER` by callup's setup().
     """
     try:
         token = uuid.UUID(raw.strip())

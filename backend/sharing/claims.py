@@ -96,10 +96,27 @@ def _conflict_of(exc: asyncpg.UniqueViolationError) -> ApiError | Exception:
     return exc
 
 
-def _close(own: bool) -> Statement:
+def _cancel(own: bool) -> Statement:
+    """Close the reservation and free its car in one statement: no BEGIN/COMMIT round trips, and
+    still all or nothing. The booking's UPDATE takes its row lock, then `before` locks the car:
+    the lock order of bookings.py (booking → car)."""
     query = (update(b).where(b.c.id == bindparam("booking_id"), b.c.status == "reserved")
-             .values(status="cancelled", updated_at=func.now()).returning(*b.c))
-    return compiled(query.where(b.c.user_id == bindparam("user_id")) if own else query)
+             .values(status="cancelled", updated_at=func.now()))
+    if own:
+        query = query.where(b.c.user_id == bindparam("user_id"))
+    closed = query.returning(*b.c).cte("closed")
+    before = (select(cars.c.id, cars.c.state).where(cars.c.id == select(closed.c.car_id).scalar_subquery())
+              .with_for_update().cte("before"))
+    freed = (update(cars).where(cars.c.id == before.c.id)
+             .values(state="available", updated_at=func.now(),
+                     state_changed_at=case((before.c.state != "available", func.now()),
+                                           else_=cars.c.state_changed_at))
+             .returning(*cars.c, before.c.state.label("before_state")).cte("freed"))
+    one = select(literal(1).label("one")).subquery("one")       # a row even when nothing was closed
+    return compiled(
+        select(*[column.label("booking_" + column.name) for column in closed.c],
+               *[column.label("car_" + column.name) for column in freed.c])
+        .select_from(one.outerjoin(closed, true()).outerjoin(freed, true())))
 
 
 def _status(own: bool) -> Statement:
@@ -107,18 +124,8 @@ def _status(own: bool) -> Statement:
     return compiled(query.where(b.c.user_id == bindparam("user_id")) if own else query)
 
 
-def _free_car() -> Statement:
-    before = select(cars.c.id, cars.c.state).where(cars.c.id == bindparam("car_id")).with_for_update().cte("before")
-    return compiled(
-        update(cars).where(cars.c.id == before.c.id)
-        .values(state="available", updated_at=func.now(),
-                state_changed_at=case((before.c.state != "available", func.now()), else_=cars.c.state_changed_at))
-        .returning(*cars.c, before.c.state.label("before_state")))
-
-
-CLOSE_OWN, CLOSE_ANY = _close(own=True), _close(own=False)
+CANCEL_OWN, CANCEL_ANY = _cancel(own=True), _cancel(own=False)
 STATUS_OWN, STATUS_ANY = _status(own=True), _status(own=False)
-FREE_CAR = _free_car()
 
 
 async def cancel(pool: asyncpg.Pool, user_id: int | None, booking_id: int) -> tuple[Row, Row, Row]:
@@ -126,16 +133,15 @@ async def cancel(pool: asyncpg.Pool, user_id: int | None, booking_id: int) -> tu
     (booking row, car row before, car row after). 404 if unseen, 409 if not a reservation."""
     own = user_id is not None
     values = {"booking_id": booking_id, **({"user_id": user_id} if own else {})}
-    close = CLOSE_OWN if own else CLOSE_ANY
-    async with pool.acquire() as conn, conn.transaction():
-        # The UPDATE takes the booking's row lock itself: the same lock bookings._lock took.
-        booking = await conn.fetchrow(close.sql, *close.args(**values))
-        if booking is None:
+    statement = CANCEL_OWN if own else CANCEL_ANY
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(statement.sql, *statement.args(**values))
+        assert row is not None                      # the `one` row is always there
+        if row["booking_id"] is None:
             status = STATUS_OWN if own else STATUS_ANY
             found = await conn.fetchval(status.sql, *status.args(**values))
             raise not_found() if found is None else invalid_transition(found, "cancel")
-        after = dict(await conn.fetchrow(FREE_CAR.sql, *FREE_CAR.args(car_id=booking["car_id"])))
+    booking, after = _split(row, "booking_"), _split(row, "car_")
     # Only the state changed: the row before is the row after with its old state.
     before_state = after.pop("before_state")
-    before = {**after, "state": before_state}
-    return dict(booking), before, after
+    return booking, {**after, "state": before_state}, after

@@ -237,7 +237,7 @@ def profile(args: argparse.Namespace, pid: int, name: str) -> subprocess.Popen[b
     out = Path(args.profile) / f"{name}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(["taskset", "-c", CLIENT_CPU, str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--duration",
-                             str(max(1, round(args.duration))), "--rate", "200", "--format", "raw", "--nonblocking",
+                             str(max(1, round(args.duration))), "--rate", str(args.profile_rate), "--format", "raw", "--nonblocking",
                              "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -308,6 +308,7 @@ def main() -> None:
                         "`git archive HEAD | tar -x -C /tmp/head` (before/after in one run)")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the project's runs into DIR (pip install py-spy)")
+    parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
     args = parser.parse_args()
     args.scenarios = args.scenarios or list(SCENARIOS)
     args.targets = args.targets or ["project", "bare", "fastapi"]

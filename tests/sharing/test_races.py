@@ -64,6 +64,32 @@ async def test_start_and_cancel_race_one_wins(two_apps: tuple[TestClient, TestCl
             assert state == "available"
 
 
+async def test_cancels_and_a_new_reservation_at_once_leave_one_consistent_car(
+        two_apps: tuple[TestClient, TestClient], make_car: CarFactory, customer: TestUser, operator: TestUser,
+        make_user: UserFactory) -> None:
+    """A cancel is one statement (booking closed, car freed): the owner and an operator cancelling on
+    two instances while another client tries the car never leave a freed car with a live booking."""
+    a, b = two_apps
+    car = await make_car()
+    rival = await make_user(role="client")
+    for attempt in range(5):
+        booking = await booked(a, customer, car["id"])
+        mine, theirs, grab = await asyncio.gather(act(a, customer, booking["id"], "cancel"),
+                                                  act(b, operator, booking["id"], "cancel"),
+                                                  book(b if attempt % 2 else a, rival, car["id"]))
+        assert sorted((mine.status, theirs.status)) == [200, 409]
+        winner = mine if mine.status == 200 else theirs
+        cancelled = await winner.json()
+        assert cancelled["status"] == "cancelled" and cancelled["id"] == booking["id"]
+        state = (await car_row(a, car["id"]))["state"]
+        if grab.status == 201:                    # it came after the cancel: the car is its now
+            assert state == "reserved"
+            assert (await act(b, rival, (await grab.json())["id"], "cancel")).status == 200
+        else:
+            assert grab.status == 409 and state == "available"
+        assert (await car_row(a, car["id"]))["state"] == "available"
+
+
 async def test_the_unique_index_settles_what_the_checks_cannot_see(
         client: TestClient, make_car: CarFactory, customer: TestUser) -> None:
     """A second active booking committed while a reservation is under way: the index refuses it."""

@@ -1,0 +1,65 @@
+"""The Redis pool's shortcut (backend.kv.WaitingPool): a free connection is taken directly, yet a
+full pool still queues every caller and wakes each waiter, against a real Valkey."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import pytest
+from redis.asyncio import Redis
+
+from backend.config import Config
+from backend.kv import PoolExhausted, WaitingPool, make_redis
+
+SmallPool = Callable[[int, float], AbstractAsyncContextManager[tuple[Redis, WaitingPool]]]
+
+
+def connections(pool: WaitingPool) -> int:
+    return len(pool._available_connections) + len(pool._in_use_connections)
+
+
+@pytest.fixture
+def small_pool(config: Config) -> SmallPool:
+    """A client of the test's Valkey whose pool holds `size` connections and waits `wait` s for one."""
+    @asynccontextmanager
+    async def open_pool(size: int, wait: float) -> AsyncIterator[tuple[Redis, WaitingPool]]:
+        assert config.redis_url is not None
+        redis = make_redis(config.redis_url, pool_size=size, pool_timeout=wait)
+        assert isinstance(redis, Redis) and isinstance(redis.connection_pool, WaitingPool)
+        try:
+            yield redis, redis.connection_pool
+        finally:
+            await redis.aclose()
+    return open_pool
+
+
+async def test_a_crowd_on_a_small_pool_is_served_whole_and_never_opens_more(small_pool: SmallPool) -> None:
+    async with small_pool(3, 5) as (redis, pool):
+        await redis.set("crowd", "here", ex=60)
+        answers = await asyncio.gather(*(redis.get("crowd") for _ in range(300)))
+        assert answers == [b"here"] * 300
+        assert connections(pool) <= 3
+
+
+async def test_waiters_on_a_full_pool_are_all_woken_as_connections_come_back(small_pool: SmallPool) -> None:
+    async with small_pool(2, 5) as (redis, pool):
+        held = [await pool.get_connection(), await pool.get_connection()]
+        waiting = [asyncio.ensure_future(redis.ping()) for _ in range(10)]
+        await asyncio.sleep(0.2)
+        assert not any(task.done() for task in waiting)       # the pool is full: all of them wait
+        for connection in held:
+            await pool.release(connection)
+        assert await asyncio.wait_for(asyncio.gather(*waiting), 5) == [True] * 10
+        assert await redis.ping()                            # and the shortcut works again afterwards
+        assert connections(pool) <= 2
+
+
+async def test_a_wait_longer_than_the_timeout_is_pool_exhausted(small_pool: SmallPool) -> None:
+    async with small_pool(1, 0.1) as (redis, pool):
+        held = await pool.get_connection()
+        with pytest.raises(PoolExhausted):
+            await redis.ping()
+        await pool.release(held)
+        assert await redis.ping()

@@ -49,9 +49,7 @@ def _total(counter: Counter) -> float:
 
 
 def _bookings(metrics: Metrics) -> float:
-    return sum(sample.value for metric in metrics.http_requests.collect() for sample in metric.samples
-               if sample.name.endswith("_total") and sample.labels.get("method") == "POST"
-               and sample.labels.get("route") in BOOKING_ROUTES and sample.labels.get("status") == "201")
+    return float(metrics.http.count("POST", BOOKING_ROUTES, 201))
 
 
 def take_sample(app: web.Application) -> Sample:

@@ -7,11 +7,11 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import asyncpg
 from sqlalchemy import MetaData, event
@@ -71,18 +71,8 @@ async def read(engine: AsyncEngine, *, lag_ok: bool = False) -> AsyncIterator[As
         async with engine.connect() as conn:      # inline: the path of every read without a replica
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
         return
-    async with AsyncExitStack() as stack:
-        try:
-            conn = await stack.enter_async_context(_autocommit(replica.engine))
-        except Exception as exc:
-            if not replica_failure(exc):      # refused, timed out, still starting up: fall back
-                raise
-            replica.lost(exc)
-            conn = None
-        if conn is None:
-            yield await stack.enter_async_context(_autocommit(engine))
-        else:
-            yield cast(AsyncConnection, _FallbackConnection(conn, engine, replica, stack))
+    async with _replica_or_primary(replica, lambda: _autocommit(replica.engine), lambda: _autocommit(engine)) as conn:
+        yield cast(AsyncConnection, conn)
 
 
 @asynccontextmanager
@@ -94,8 +84,7 @@ async def _autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 @asynccontextmanager
 async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection inside one transaction, committed on success and rolled back on error."""
-    # From here on this request reads its own writes: lag-tolerant reads stay on the primary.
-    _writer.set(asyncio.current_task())
+    wrote()
     async with engine.begin() as conn:
         yield conn
 
@@ -107,6 +96,12 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 # from a copy of its parent's context, and a flag would leak into it. A websocket is one task,
 # so a socket that wrote keeps reading from the primary.
 _writer: ContextVar[asyncio.Task[Any] | None] = ContextVar("writer", default=None)
+
+
+def wrote() -> None:
+    """From here on this request reads its own writes: lag-tolerant reads stay on the primary.
+    transaction() calls it; a write on a hot pool (raw asyncpg) calls it itself."""
+    _writer.set(asyncio.current_task())
 
 
 def _wrote_here() -> bool:
@@ -146,6 +141,8 @@ def replica_failure(exc: BaseException) -> bool:
     read, rather than the read is wrong."""
     if isinstance(exc, (OSError, TimeoutError, PoolTimeout)):
         return True
+    if isinstance(exc, asyncpg.PostgresError):      # raw asyncpg, a hot pool's (hot_read)
+        return str(exc.sqlstate).startswith(_REPLICA_FAILURES)
     if not isinstance(exc, DBAPIError):
         return False
     if exc.connection_invalidated:
@@ -154,15 +151,36 @@ def replica_failure(exc: BaseException) -> bool:
     return str(state).startswith(_REPLICA_FAILURES)
 
 
+Opener = Callable[[], AbstractAsyncContextManager[Any]]
+
+
+@asynccontextmanager
+async def _replica_or_primary(replica: Replica, on_replica: Opener, on_primary: Opener) -> AsyncIterator[Any]:
+    """A replica connection that falls back to the primary, or the primary's when the replica
+    cannot give one (refused, timed out, still starting up). Both read() and hot_read()."""
+    async with AsyncExitStack() as stack:
+        try:
+            conn = await stack.enter_async_context(on_replica())
+        except Exception as exc:
+            if not replica_failure(exc):
+                raise
+            replica.lost(exc)
+            conn = None
+        if conn is None:
+            yield await stack.enter_async_context(on_primary())
+        else:
+            yield _FallbackConnection(conn, on_primary, replica, stack)
+
+
 class _FallbackConnection:
     """A replica connection that moves to the primary when the replica fails under a statement.
 
     Reads are idempotent, so the failed statement runs again on the primary and the request never
-    sees the replica go (no 5xx). Everything but execute/scalar is the replica connection's own.
+    sees the replica go (no 5xx). Everything but the statement methods (SQLAlchemy's execute,
+    scalar, scalars; asyncpg's fetch, fetchrow, fetchval) is the replica connection's own.
     """
 
-    def __init__(self, conn: AsyncConnection, primary: AsyncEngine, replica: Replica,
-                 stack: AsyncExitStack) -> None:
+    def __init__(self, conn: Any, primary: Opener, replica: Replica, stack: AsyncExitStack) -> None:
         self._conn, self._primary, self._replica, self._stack = conn, primary, replica, stack
         self._moved = False
 
@@ -174,7 +192,7 @@ class _FallbackConnection:
                 raise
             self._replica.lost(exc)
             self._moved = True
-            self._conn = await self._stack.enter_async_context(_autocommit(self._primary))
+            self._conn = await self._stack.enter_async_context(self._primary())
             return await getattr(self._conn, name)(*args, **kwargs)
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
@@ -185,6 +203,15 @@ class _FallbackConnection:
 
     async def scalars(self, *args: Any, **kwargs: Any) -> Any:
         return await self._retry("scalars", *args, **kwargs)
+
+    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._retry("fetch", *args, **kwargs)
+
+    async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._retry("fetchrow", *args, **kwargs)
+
+    async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._retry("fetchval", *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
@@ -214,7 +241,7 @@ def attach_replica(primary: AsyncEngine, replica: Replica) -> None:
     _replicas[primary] = replica
 
 
-async def make_hot_pool(url: str, *, max_size: int) -> asyncpg.Pool:
+async def make_hot_pool(url: str, *, max_size: int, min_size: int = 1, connect_timeout: float = 5) -> asyncpg.Pool:
     """A plain asyncpg pool for the few queries every request runs (the principal's identity).
 
     Measured here: the same identity query took ~1.1 ms through SQLAlchemy's async connection and
@@ -222,8 +249,62 @@ async def make_hot_pool(url: str, *, max_size: int) -> asyncpg.Pool:
     `compiled()`, so the tables have one definition.
     """
     dsn = async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
-    return await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, timeout=5,
-                                     server_settings=SERVER_SETTINGS)
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout,
+                                     server_settings=SERVER_SETTINGS, reset=_keep_session)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A hot pool's release: asyncpg still rolls back a transaction left open, but skips its default
+    reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL), one more round trip per request
+    for state hot paths never create: they run compiled statements only, no SET, LISTEN, cursors or
+    advisory locks."""
+
+
+async def make_hot_replica_pool(url: str, *, max_size: int) -> asyncpg.Pool:
+    """The read replica's hot pool: no connection at startup (a replica that is down must not stop
+    the service) and a short connect timeout, like make_replica_engine. A connection the replica
+    closed is replaced at acquire for free (asyncpg checks is_closed()); hot_read() falls back."""
+    return await make_hot_pool(url, max_size=max_size, min_size=0, connect_timeout=2)
+
+
+# The replica pool of each primary hot pool. A plain dict: asyncpg pools take no weak references,
+# so hot_db_ctx detaches it when it closes the pools.
+_hot_replicas: dict[asyncpg.Pool, tuple[asyncpg.Pool, Replica]] = {}
+
+
+def attach_hot_replica(primary: asyncpg.Pool, replica: asyncpg.Pool, engine: AsyncEngine) -> None:
+    """Let lag-tolerant hot reads on `primary` use `replica`. They share the health of the replica
+    attached to `engine` (the same server): a failure either path sees sends both to the primary."""
+    _hot_replicas[primary] = (replica, _replicas[engine])
+
+
+def detach_hot_replica(primary: asyncpg.Pool) -> None:
+    _hot_replicas.pop(primary, None)
+
+
+class HotReader(Protocol):
+    """What hot_read() yields: an asyncpg connection, or one that moves to the primary."""
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]: ...
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None: ...
+
+    async def fetchval(self, query: str, *args: Any) -> Any: ...
+
+
+@asynccontextmanager
+async def hot_read(pool: asyncpg.Pool, *, lag_ok: bool = False) -> AsyncIterator[HotReader]:
+    """A hot pool connection for reads, read()'s rules on raw asyncpg: with `lag_ok` the attached
+    replica's when there is one, it is usable and this request has not written (wrote()); a replica
+    that fails before or under a statement hands the read to the primary (no 5xx, SPEC §13.2)."""
+    attached = _hot_replicas.get(pool) if lag_ok else None
+    if attached is None or _wrote_here() or not attached[1].usable():
+        async with pool.acquire() as conn:
+            yield cast(HotReader, conn)
+        return
+    replica_pool, health = attached
+    async with _replica_or_primary(health, replica_pool.acquire, pool.acquire) as conn:
+        yield cast(HotReader, conn)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,28 +59,20 @@ def chat_view(chat: Mapping[str, Any], people: Mapping[int, dict[str, Any]], liv
             "created_at": chat["created_at"], "updated_at": chat["updated_at"]}
 
 
-async def require_open(conn: AsyncConnection, chat: Mapping[str, Any]) -> None:
-    """403 `forbidden` (SPEC §11.22) unless every member of `chat` is still a visible user."""
-    if len(await directory.live_ids(conn, members_of(chat))) < len(set(members_of(chat))):
-        raise const.chat_closed()
-
-
-async def require_member(conn: AsyncConnection, chat_id: int, user_id: int, *,
-                         lock: bool = False) -> Mapping[str, Any]:
-    """The chat row when `user_id` belongs to it: 400 chat_not_found, 403 forbidden otherwise.
-
-    `lock` takes the chat row FOR UPDATE: writers of one chat then commit one after another, so
-    message ids grow in commit order and an `after=` page never skips a late commit.
-    """
-    query = select(chats).where(chats.c.id == chat_id)
-    if lock:
-        query = query.with_for_update()
-    chat = (await conn.execute(query)).mappings().one_or_none()
+def member_check(chat: Mapping[str, Any] | None, user_id: int) -> Mapping[str, Any]:
+    """`chat` (a row with user_low, user_high) when `user_id` belongs to it: 400 chat_not_found
+    when there is no such chat, 403 forbidden when the user is not in it."""
     if chat is None:
         raise const.chat_not_found()
     if user_id not in members_of(chat):
         raise const.not_a_member()
     return chat
+
+
+async def require_member(conn: AsyncConnection, chat_id: int, user_id: int) -> Mapping[str, Any]:
+    """The chat row when `user_id` belongs to it (member_check)."""
+    chat = (await conn.execute(select(chats).where(chats.c.id == chat_id))).mappings().one_or_none()
+    return member_check(chat, user_id)
 
 
 async def members_only(db: AsyncEngine, principal: Principal | None, rest: str) -> bool:

@@ -47,8 +47,8 @@ async def _as_frame_error(call: Awaitable[T]) -> T:
 async def on_send(conn: Connection, frame: SendFrame) -> Reply:
     """Persist a message like POST /chats/{id}/messages, then acknowledge it with the message."""
     user_id = _user_id(conn)
-    message, _ = await _as_frame_error(messages.post(conn.db, conn.app[keys.BUS], user_id, frame.chat_id,
-                                                     frame.text, frame.client_id))
+    message, _ = await _as_frame_error(messages.post(conn.app[keys.HOT_DB], conn.app[keys.BUS], user_id,
+                                                     frame.chat_id, frame.text, frame.client_id))
     return {"type": "ack", "id": frame.id, "message": message}
 
 

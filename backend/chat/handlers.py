@@ -45,7 +45,7 @@ async def list_messages(request: web.Request) -> web.Response:
     user_id = _user_id(request)
     chat_id = chat_id_of(request)
     query = read_query(request, MessagesQuery)
-    found = await messages.page(request.app[keys.DB], user_id, chat_id, before=query.before, after=query.after,
+    found = await messages.page(request.app[keys.HOT_DB], user_id, chat_id, before=query.before, after=query.after,
                                 limit=query.limit)
     return respond({"messages": found})
 
@@ -56,7 +56,8 @@ async def post_message(request: web.Request) -> web.Response:
     chat_id = chat_id_of(request)
     data = await read_json(request, MessageIn)
     app = request.app
-    message, created = await messages.post(app[keys.DB], app[keys.BUS], user_id, chat_id, data.text, data.client_id)
+    message, created = await messages.post(app[keys.HOT_DB], app[keys.BUS], user_id, chat_id, data.text,
+                                            data.client_id)
     return respond(message, status=201 if created else 200)
 
 

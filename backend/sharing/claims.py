@@ -20,7 +20,7 @@ import asyncpg
 from sqlalchemy import Interval, bindparam, case, exists, func, insert, literal, or_, select, true, update
 
 from backend.auth.tables import users
-from backend.db import Statement, compiled
+from backend.db import Statement, compiled, wrote
 from backend.errors import ApiError, not_found
 from backend.sharing.cars import cars, free  # fleet's passenger_cars, through sharing's one gateway to it
 from backend.sharing.const import (
@@ -69,6 +69,7 @@ def _split(row: asyncpg.Record, prefix: str) -> Row:
 
 async def reserve(pool: asyncpg.Pool, user_id: int, car_id: int, ttl: float) -> tuple[Row, Row]:
     """Reserve `car_id` for `user_id` for `ttl` seconds; returns (booking row, car row after)."""
+    wrote()                                         # this request's later reads stay on the primary
     async with pool.acquire() as conn:
         try:
             row = await conn.fetchrow(RESERVE.sql, *RESERVE.args(
@@ -134,6 +135,7 @@ async def cancel(pool: asyncpg.Pool, user_id: int | None, booking_id: int) -> tu
     own = user_id is not None
     values = {"booking_id": booking_id, **({"user_id": user_id} if own else {})}
     statement = CANCEL_OWN if own else CANCEL_ANY
+    wrote()                                         # this request's later reads stay on the primary
     async with pool.acquire() as conn:
         row = await conn.fetchrow(statement.sql, *statement.args(**values))
         assert row is not None                      # the `one` row is always there

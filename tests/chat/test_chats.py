@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from aiohttp.test_utils import TestClient
 
+from backend import keys
 from tests.chat.conftest import count_chats, count_messages, open_chat, send
 from tests.conftest import TestUser, UserFactory
+from tests.support import eventually
 
 CHAT_KEYS = {"id", "members", "closed", "last_message", "unread_count", "created_at", "updated_at"}
 MESSAGE_KEYS = {"id", "chat_id", "sender_id", "text", "client_id", "created_at"}
@@ -128,6 +131,60 @@ async def test_concurrent_duplicates_make_one_row(two_apps: tuple[TestClient, Te
     assert sorted(r.status for r in replies) == [200] * 7 + [201]
     assert len({(await r.json())["id"] for r in replies}) == 1
     assert await count_messages(a) == 1
+
+
+async def test_concurrent_senders_on_two_instances_commit_in_id_order(two_apps: tuple[TestClient, TestClient],
+                                                                    alice: TestUser, bob: TestUser) -> None:
+    """The chat row lock orders writers: a reader following with `after=` while both members send on
+    both instances sees every message once, in id order, and the chat's last message is the newest."""
+    a, b = two_apps
+    chat = await open_chat(a, alice, bob)
+    path = f"/chats/{chat['id']}/messages"
+    senders = [(app, user, f"{user.login}-{app is a}-{n}") for n in range(8) for app in (a, b) for user in (alice, bob)]
+    seen: list[int] = []
+
+    async def follow() -> None:
+        while len(seen) < len(senders):
+            query = {"after": seen[-1]} if seen else {}
+            resp = await b.get(path, params=query, headers=bob.headers)
+            assert resp.status == 200, await resp.text()
+            seen.extend(m["id"] for m in (await resp.json())["messages"])
+
+    follower = asyncio.create_task(follow())
+    sent = await asyncio.gather(*(send(app, user, chat["id"], text) for app, user, text in senders))
+    await asyncio.wait_for(follower, 10)
+    assert seen == sorted(m["id"] for m in sent)            # none skipped, none twice
+    listed = (await (await a.get("/chats", headers=alice.headers)).json())["chats"]
+    newest = max(sent, key=lambda m: m["id"])
+    assert listed[0]["last_message"] == newest and listed[0]["updated_at"] == newest["created_at"]
+
+
+async def test_a_send_that_waited_for_the_chat_gets_an_id_after_the_writer_it_waited_for(
+        client: TestClient, alice: TestUser, bob: TestUser) -> None:
+    """Ids grow in commit order: a send takes the chat row lock before it takes an id, so a writer
+    holding the chat commits a smaller id than the send queued behind it."""
+    chat = await open_chat(client, alice, bob)
+    config = client.app[keys.CONFIG]
+    assert config.database_url is not None
+    writer = await asyncpg.connect(config.database_url)
+    try:
+        async with writer.transaction():
+            await writer.execute("SELECT 1 FROM chats WHERE id = $1 FOR UPDATE", chat["id"])
+            sending = asyncio.create_task(send(client, alice, chat["id"], "queued"))
+
+            async def queued() -> None:
+                assert await writer.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                             " AND datname = current_database()") == 1
+            await eventually(queued)
+            first = await writer.fetchval("INSERT INTO messages (chat_id, sender_id, text) VALUES ($1, $2, 'first')"
+                                          " RETURNING id", chat["id"], bob.id)
+            await writer.execute("UPDATE chats SET last_message_id = $2 WHERE id = $1", chat["id"], first)
+        sent = await asyncio.wait_for(sending, 5)
+    finally:
+        await writer.close()
+    assert sent["id"] > first
+    listed = (await (await client.get("/chats", headers=alice.headers)).json())["chats"]
+    assert listed[0]["last_message"] == sent
 
 
 async def test_read_position_never_moves_back(client: TestClient, alice: TestUser, bob: TestUser,

@@ -62,3 +62,16 @@ async def test_unblocking_reopens_the_chat(client: TestClient, alice: TestUser, 
     assert resp.status == 200, await resp.text()
     assert (await _chat_of(client, alice, chat["id"]))["closed"] is False
     await send(client, alice, chat["id"], "снова открыт")
+
+
+async def test_a_retry_into_a_closed_chat_is_refused_too(client: TestClient, alice: TestUser, bob: TestUser,
+                                                         make_user: UserFactory) -> None:
+    """The chat is closed before the client_id is looked up: a resend after the block is 403, not the
+    first message again (the same order as any send: membership, then closed, then idempotency)."""
+    admin = await make_user(role="admin")
+    chat = await open_chat(client, alice, bob)
+    await send(client, alice, chat["id"], "до", client_id="c-1")
+    await _end(client, admin, bob, "blocked")
+    refused = await send(client, alice, chat["id"], "до", client_id="c-1", status=403)
+    assert refused["error"] == "forbidden" and "закрыт" in refused["message"]
+    assert await count_messages(client) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, func, select, update
+from sqlalchemy import CTE, BindParameter, RowMapping, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.api.pagination import fetch_page
@@ -18,6 +18,13 @@ from backend.auth.tables import roles, users
 CLIENT_COLUMNS = (users.c.id, users.c.login, users.c.name, users.c.surname, users.c.last_name, users.c.email,
                   users.c.phone, users.c.driver_license, users.c.role_id.label("role"), users.c.client_status,
                   users.c.blocked_reason, users.c.deleted_at)
+
+
+def locked_client_status(user_id: BindParameter[Any]) -> CTE:
+    """The client status of a user not deleted, its row share-locked, as a CTE `client` for the
+    caller's one statement (a reservation): a concurrent block waits for it, or it for the block."""
+    return (select(users.c.client_status).where(users.c.id == user_id, users.c.deleted_at.is_(None))
+            .with_for_update(read=True).cte("client"))
 
 
 async def contacts(conn: AsyncConnection, user_ids: Iterable[int]) -> dict[int, RowMapping]:

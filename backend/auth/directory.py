@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from concurrent.futures import Executor
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,6 +23,14 @@ from backend.errors import ApiError
 
 # Visible to the messenger: not deleted and not blocked (both are refused at sign-in anyway).
 LIVE = (users.c.deleted_at.is_(None), users.c.client_status != "blocked")
+
+
+def live_count(*user_ids: ColumnElement[Any]) -> ScalarSelect[int]:
+    """How many of `user_ids` (columns or parameters of the caller's statement) are visible users,
+    as a subquery: a hot path checks its members inside its own one statement while the table
+    stays this module's."""
+    return (select(func.count()).select_from(users)
+            .where(or_(*(users.c.id == user_id for user_id in user_ids)), *LIVE).scalar_subquery())
 UNSET: Any = object()          # "phone" absent from a PUT body: keep the stored one
 
 _NOT_IN_USERNAME = re.compile(r"[^\w.-]+")

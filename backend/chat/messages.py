@@ -19,8 +19,7 @@ from sqlalchemy import BigInteger, Integer, Text, bindparam, exists, func, or_, 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from backend.auth.directory import LIVE
-from backend.auth.tables import users
+from backend.auth.directory import live_count
 from backend.chat import const
 from backend.chat.chats import member_check, members_of, message_view, require_member
 from backend.chat.tables import chat_members, chats, messages
@@ -51,9 +50,7 @@ def _post() -> Statement:
     block had committed a moment later).
     """
     chat_id, user_id = bindparam("chat_id", type_=BigInteger), bindparam("user_id", type_=BigInteger)
-    live = (select(func.count()).select_from(users)
-            .where(or_(users.c.id == chats.c.user_low, users.c.id == chats.c.user_high), *LIVE)
-            .scalar_subquery())
+    live = live_count(chats.c.user_low, chats.c.user_high)
     chat = (select(chats.c.id, chats.c.user_low, chats.c.user_high, live.label("live"))
             .where(chats.c.id == chat_id).with_for_update(of=chats).cte("chat"))
     allowed = select(chat.c.id, user_id, bindparam("text", type_=Text), bindparam("client_id", type_=Text)).where(

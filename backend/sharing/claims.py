@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import Interval, bindparam, case, exists, func, insert, literal, or_, select, true, update
 
-from backend.auth.tables import users
+from backend.auth.clients import locked_client_status
 from backend.db import Statement, compiled, wrote
 from backend.errors import ApiError, not_found
 from backend.sharing.cars import cars, free  # fleet's passenger_cars, through sharing's one gateway to it
@@ -38,8 +38,7 @@ Row = dict[str, Any]
 
 def _reserve() -> Statement:
     user_id, car_id = bindparam("user_id"), bindparam("car_id")
-    client = (select(users.c.client_status).where(users.c.id == user_id, users.c.deleted_at.is_(None))
-              .with_for_update(read=True).cte("client"))
+    client = locked_client_status(user_id)
     status = select(client.c.client_status).scalar_subquery()
     # or_ rather than IN: an IN list is only rendered at execution time (POSTCOMPILE).
     active = exists(select(b.c.id).where(b.c.user_id == user_id, or_(*(b.c.status == status for status in ACTIVE))))

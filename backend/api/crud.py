@@ -7,7 +7,8 @@ override its public hooks, never its views or private helpers:
   `get_object` (one row, optionally locked; `get_writable` adds `can_write`), `can_read`, `can_write`;
 - writing, inside the default transaction: `before_create`, `before_update`, `before_delete`;
 - the whole write, for a domain that owns its own transaction: `perform_create`,
-  `perform_update`, `perform_destroy`, and `refuse_nulls` for its rule on null values;
+  `perform_update`, `perform_destroy` (given the app, so they choose the engine or the hot pool),
+  and `refuse_nulls` for its rule on null values;
 - after the commit: `after_write`; the answer: `to_out`.
 """
 
@@ -23,7 +24,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field, create_model
 from sqlalchemy import Select, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend import keys
 from backend.api.access import current_user
@@ -219,10 +220,10 @@ class Resource:
         if errors:
             raise invalid(errors)
 
-    async def perform_create(self, db: AsyncEngine, principal: Principal, values: dict[str, Any]) -> Written:
+    async def perform_create(self, app: web.Application, principal: Principal, values: dict[str, Any]) -> Written:
         """Insert a row of `values` (column names) after `before_create`, in one transaction."""
         try:
-            async with transaction(db) as conn:
+            async with transaction(app[keys.DB]) as conn:
                 values = await self.before_create(conn, principal, values)
                 row = (await conn.execute(insert(self.table).values(**values).returning(*self.table.c))
                        ).mappings().one()
@@ -230,11 +231,11 @@ class Resource:
             raise self.integrity_error(exc) from None
         return Written(row)
 
-    async def perform_update(self, db: AsyncEngine, principal: Principal, item_id: int,
+    async def perform_update(self, app: web.Application, principal: Principal, item_id: int,
                              values: dict[str, Any]) -> Written:
         """Lock row `item_id`, check `can_write`, run `before_update` and write, in one transaction."""
         try:
-            async with transaction(db) as conn:
+            async with transaction(app[keys.DB]) as conn:
                 await self.lock_related(conn, item_id, values)
                 current = await self.get_writable(conn, principal, item_id)
                 values = await self.before_update(conn, principal, current, values)
@@ -248,12 +249,12 @@ class Resource:
             raise self.integrity_error(exc) from None
         return Written(row, before=current)
 
-    async def perform_destroy(self, db: AsyncEngine, principal: Principal, item_id: int) -> Written | None:
+    async def perform_destroy(self, app: web.Application, principal: Principal, item_id: int) -> Written | None:
         """Soft-delete row `item_id` after `can_write` and `before_delete`, in one transaction.
 
         An override may return None when there is nothing for `after_write` to announce.
         """
-        async with transaction(db) as conn:
+        async with transaction(app[keys.DB]) as conn:
             current = await self.get_writable(conn, principal, item_id)
             await self.before_delete(conn, principal, current)
             row = (await conn.execute(update(self.table).where(self.table.c.id == item_id)
@@ -348,7 +349,7 @@ class Resource:
         if not self.can_write(principal, None):
             raise forbidden()
         model = await read_json(request, self.schema_in)
-        written = await self.perform_create(request.app[keys.DB], principal, self._values(model, only_set=False))
+        written = await self.perform_create(request.app, principal, self._values(model, only_set=False))
         await self.after_write(request.app, principal, written.row, "created")
         return respond(self.to_out(written.row, principal), status=201)
 
@@ -363,13 +364,13 @@ class Resource:
         model = await read_json(request, self.schema_patch if partial else self.schema_in)
         self.refuse_nulls(model, partial)
         values = self._values(model, only_set=partial)
-        written = await self.perform_update(request.app[keys.DB], principal, item_id_of(request), values)
+        written = await self.perform_update(request.app, principal, item_id_of(request), values)
         await self.after_write(request.app, principal, written.row, "updated", before=written.before)
         return respond(self.to_out(written.row, principal))
 
     async def delete_view(self, request: web.Request) -> web.Response:
         principal = current_user(request)
-        written = await self.perform_destroy(request.app[keys.DB], principal, item_id_of(request))
+        written = await self.perform_destroy(request.app, principal, item_id_of(request))
         if written is not None:
             await self.after_write(request.app, principal, written.row, "deleted", before=written.before)
         return web.Response(status=204)

@@ -14,70 +14,107 @@ id order with `snapshots.lock_cars`), then waybills, snapshots and records.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import asyncpg
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from backend.db import transaction
-from backend.errors import field_error, forbidden, invalid, missing_pk, not_found
+from backend.db import transaction, wrote
+from backend.errors import ApiError, field_error, forbidden, invalid, missing_pk, not_found
 from backend.fleet.computations import Start, trip_errors, waybill_totals
 from backend.fleet.issuance import reissue
 from backend.fleet.kinds import Kind
-from backend.fleet.norms import norm_for
 from backend.fleet.snapshots import lock_car, start_before
+from backend.fleet.statements import SEEN, STATEMENTS, record_sums
 from backend.principal import Principal
 
 NO_START = "У автомобиля нет снимка одометра и топлива: сначала внесите начальный снимок."
 
 
-async def _writable_waybill(conn: AsyncConnection, kind: Kind, principal: Principal,
-                            waybill_id: int) -> RowMapping:
-    """Lock the waybill's car, then return the waybill if `principal` may add records to it."""
-    w = kind.waybills
-    car_id = (await conn.execute(select(w.c.car_id).where(w.c.id == waybill_id))).scalar_one_or_none()
-    if car_id is None:
-        raise missing_pk(kind.waybill_field, waybill_id)
-    live_car = await lock_car(conn, kind, car_id)
-    # Read again under the lock: a delete committed while we waited is visible now.
-    row = (await conn.execute(select(w).where(w.c.id == waybill_id))).mappings().one()
-    if row["deleted_at"] is not None:
+class HotWriters:
+    """Room for record creates on an instance's hot pool (keys.HOT_DB), which every request's identity
+    lookup shares.
+
+    A create holds its connection while it waits for the car lock, behind another create or a long
+    recompute; at most all but one of the pool's connections may wait so, and authentication never
+    stalls behind a busy car. One per instance, sized from its pool at the first create.
+    """
+
+    def __init__(self) -> None:
+        self._slots: asyncio.Semaphore | None = None
+
+    def slots(self, pool: asyncpg.Pool) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(max(1, pool.get_max_size() - 1))
+        return self._slots
+
+
+async def create_record(pool: asyncpg.Pool, kind: Kind, principal: Principal,
+                        values: Mapping[str, Any]) -> dict[str, Any]:
+    """Add a trip to a waybill: compute it from the norm and the last snapshot, extend the chain.
+
+    `values` holds every input of the record (column names; the API's schema fills in defaults).
+    On the raw asyncpg pool: two statements in one transaction, usually (statements.py); the rules
+    are the ones update and delete use (computations.py, kinds.py, the lock order above).
+    """
+    statements = STATEMENTS[kind.name]
+    locked: set[int] = set()
+    wrote()
+    async with pool.acquire() as conn, conn.transaction():
+        while True:
+            start = await conn.fetchrow(statements.start.sql, *statements.start.args(waybill_id=values["waybill_id"]))
+            if start is None:
+                raise missing_pk(kind.waybill_field, values["waybill_id"])
+            # The statement that takes the car lock may have read the car just before the previous holder
+            # committed; only a read of a car already locked is sure to be current.
+            current = start["car_id"] in locked
+            locked.add(start["car_id"])
+            try:
+                record, totals = _new_record(kind, principal, values, start)
+            except ApiError:
+                if current:
+                    raise
+                continue                # refuse only on what the car looks like under our lock
+            write = statements.write
+            written = await conn.fetchrow(write.sql, *write.args(
+                **{name: record[name] for name in statements.record_columns}, **totals, waybill_date=start["date"],
+                **{f"seen_{name}": start[name] for name in SEEN}))
+            if written is not None:
+                return dict(written)
+            # What `start` read changed before we held the lock: read again, under it now.
+            if current:
+                raise RuntimeError(f"record of waybill {values['waybill_id']}: the chain moved under the car lock")
+
+
+def _new_record(kind: Kind, principal: Principal, values: Mapping[str, Any],
+                start: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The columns of a new record of the waybill `start` (statements._start) and the waybill's new
+    aggregates, or the refusal (400/403) the waybill, its car, norm, chain or the trip call for."""
+    if start["deleted_at"] is not None:
         raise field_error(kind.waybill_field, "Путевой лист удалён: добавлять в него строки нельзя.")
-    if row["car_id"] != car_id:   # only an empty waybill may change car; take the new car's lock
-        return await _writable_waybill(conn, kind, principal, waybill_id)
-    if not live_car:
+    if start["car_deleted_at"] is not None:
         raise field_error(kind.waybill_field, "Машина этого путевого листа удалена.")
-    if not kind.may_write_records(principal, row["driver_id"]):
+    if not kind.may_write_records(principal, start["driver_id"]):
         raise forbidden("Добавлять строки можно только в свой путевой лист.")
-    return row
-
-
-async def create_record(db: AsyncEngine, kind: Kind, principal: Principal, values: Mapping[str, Any]) -> RowMapping:
-    """Add a trip to a waybill: compute it from the norm and the last snapshot, extend the chain."""
-    async with transaction(db) as conn:
-        waybill = await _writable_waybill(conn, kind, principal, values["waybill_id"])
-        car_id = waybill["car_id"]
-        norm = await norm_for(conn, kind, car_id, waybill["norm_season"], waybill["date"])
-        if norm is None:
-            raise invalid({"non_field_errors": [
-                f"Нет нормы расхода для автомобиля на {waybill['date']:%Y-%m-%d} (сезон {waybill['norm_season']})."]})
-        start = await start_before(conn, kind, car_id)
-        if start is None:
-            raise invalid({"non_field_errors": [NO_START]})
-        trip = {**values, **{column: norm[column] for column in kind.norm_columns}}
-        computed = kind.compute(start, trip)
-        if errors := trip_errors(trip, computed):
-            raise invalid(errors)
-        row = {**trip, **computed}
-        snapshot_id = (await conn.execute(kind.snapshots.insert().values(
-            car_id=car_id, odometer=row["odometer_after"], fuel=row["fuel_on_return"], date=waybill["date"],
-            waybill_id=waybill["id"]).returning(kind.snapshots.c.id))).scalar_one()
-        record = (await conn.execute(kind.records.insert().values(
-            **row, car_id=car_id, snapshot_id=snapshot_id).returning(*kind.records.c))).mappings().one()
-        await refresh_waybills(conn, kind, [waybill["id"]])
-    return record
+    if start[f"norm_{kind.norm_columns[0]}"] is None:
+        raise invalid({"non_field_errors": [
+            f"Нет нормы расхода для автомобиля на {start['date']:%Y-%m-%d} (сезон {start['norm_season']})."]})
+    if start["start_odometer"] is None:
+        raise invalid({"non_field_errors": [NO_START]})
+    trip = {**values, **{column: start[f"norm_{column}"] for column in kind.norm_columns}}
+    computed = kind.compute(Start(start["start_odometer"], start["start_fuel"]), trip)
+    if errors := trip_errors(trip, computed):
+        raise invalid(errors)
+    record = {**trip, **computed, "car_id": start["car_id"]}
+    # The sums over the records already there plus the new one: refresh_waybills' sums after the insert.
+    totals = waybill_totals(start["upon_issuance"], start["spent"] + record["fuel_used"],
+                            start["received"] + record["fuel_refueled"],
+                            start["required"] + record["fuel_used_normal"])
+    return record, totals
 
 
 async def _locked_record(conn: AsyncConnection, kind: Kind, principal: Principal, record_id: int) -> RowMapping:
@@ -204,10 +241,7 @@ async def refresh_waybills(conn: AsyncConnection, kind: Kind, waybill_ids: Itera
     if not ids:
         return
     r, w = kind.records, kind.waybills
-    sums = (select(w.c.id, w.c.upon_issuance,
-                   func.coalesce(func.sum(r.c.fuel_used), 0).label("spent"),
-                   func.coalesce(func.sum(r.c.fuel_refueled), 0).label("received"),
-                   func.coalesce(func.sum(r.c.fuel_used_normal), 0).label("required"))
+    sums = (select(w.c.id, w.c.upon_issuance, *record_sums(kind))
             .select_from(w.outerjoin(r, and_(r.c.waybill_id == w.c.id, r.c.deleted_at.is_(None))))
             .where(w.c.id.in_(ids)).group_by(w.c.id, w.c.upon_issuance))
     for row in (await conn.execute(sums)).all():

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend import keys
 from backend.api.crud import NULL_MESSAGE, Filter, Resource, Written, live_row
@@ -235,6 +235,8 @@ class WaybillResource(ChainResource):
 class RecordResource(FleetResource):
     """Waybill records: list and retrieve are generic; writes go through records.py (SPEC §5.6)."""
 
+    writers: records.HotWriters          # shared by the kinds of one instance
+
     def scope(self, query: Select[Any], principal: Principal) -> Select[Any]:
         return self.kind.scope_records(query, principal)
 
@@ -244,15 +246,17 @@ class RecordResource(FleetResource):
                      if value is None}:
             raise invalid(nulls)
 
-    async def perform_create(self, db: AsyncEngine, principal: Principal, values: dict[str, Any]) -> Written:
-        return Written(await records.create_record(db, self.kind, principal, values))
+    async def perform_create(self, app: web.Application, principal: Principal, values: dict[str, Any]) -> Written:
+        pool = app[keys.HOT_DB]
+        async with self.writers.slots(pool):
+            return Written(await records.create_record(pool, self.kind, principal, values))
 
-    async def perform_update(self, db: AsyncEngine, principal: Principal, item_id: int,
+    async def perform_update(self, app: web.Application, principal: Principal, item_id: int,
                              values: dict[str, Any]) -> Written:
-        return Written(await records.update_record(db, self.kind, principal, item_id, values))
+        return Written(await records.update_record(app[keys.DB], self.kind, principal, item_id, values))
 
-    async def perform_destroy(self, db: AsyncEngine, principal: Principal, item_id: int) -> Written | None:
-        await records.delete_record(db, self.kind, principal, item_id)
+    async def perform_destroy(self, app: web.Application, principal: Principal, item_id: int) -> Written | None:
+        await records.delete_record(app[keys.DB], self.kind, principal, item_id)
         return None                     # records.py recomputed the chain; nothing else to announce
 
 
@@ -270,8 +274,9 @@ SCHEMAS: Mapping[str, Mapping[str, tuple[type[BaseModel], type[BaseModel]]]] = {
 }
 
 
-def resources(kind: Kind, car_hooks: PassengerCarHooks) -> list[Resource]:
-    """The five collections of one vehicle kind; `car_hooks` apply to the kind that shares cars."""
+def resources(kind: Kind, car_hooks: PassengerCarHooks, writers: records.HotWriters) -> list[Resource]:
+    """The five collections of one vehicle kind; `car_hooks` apply to the kind that shares cars,
+    `writers` (one per instance) bound the record creates waiting on the hot pool."""
     own = SCHEMAS[kind.name]
     by_car = {"car": Filter("car_id")}
 
@@ -298,5 +303,5 @@ def resources(kind: Kind, car_hooks: PassengerCarHooks) -> list[Resource]:
                                  "date_to": Filter("date", dt.date, "lte")}),
         RecordResource(**common(kind.path("records"), "records"), table=kind.records,
                        columns={kind.waybill_field: "waybill_id"},
-                       filters={**by_car, kind.waybill_field: Filter("waybill_id")}),
+                       filters={**by_car, kind.waybill_field: Filter("waybill_id")}, writers=writers),
     ]

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.auth.tables import roles, users
 from backend.config import Config
-from backend.db import make_engine, transaction
+from backend.db import make_engine, make_hot_pool, transaction
 from backend.fleet import issuance
 from backend.fleet.kinds import FIRE_TRUCK, KINDS, PASSENGER, Kind
 from backend.fleet.snapshots import lock_car
@@ -39,12 +40,28 @@ async def engine(config: Config) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@pytest.fixture
+async def pool(config: Config) -> AsyncIterator[asyncpg.Pool]:
+    """The raw asyncpg pool records.create_record runs on (the app's HOT_DB)."""
+    assert config.database_url
+    pool = await make_hot_pool(config.database_url, max_size=5)
+    yield pool
+    await pool.close()
+
+
 class World:
     """Seeds users, cars, norms, snapshots and waybills straight into the database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, pool: asyncpg.Pool | None = None) -> None:
         self.engine = engine
+        self._pool = pool
         self._n = itertools.count(1)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The raw pool records.create_record runs on (the `world` fixture's; checks-only worlds have none)."""
+        assert self._pool is not None, "World(engine, pool) to create records"
+        return self._pool
 
     async def _insert(self, table: Any, **values: Any) -> int:
         async with transaction(self.engine) as conn:
@@ -89,8 +106,8 @@ class World:
 
 
 @pytest.fixture
-def world(engine: AsyncEngine) -> World:
-    return World(engine)
+def world(engine: AsyncEngine, pool: asyncpg.Pool) -> World:
+    return World(engine, pool)
 
 
 def passenger_trip(waybill: int, city: int = 50, area: int = 0, refueled: str = "10", used: str = "8",

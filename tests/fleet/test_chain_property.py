@@ -40,7 +40,7 @@ operation = st.one_of(
 
 def inputs(kind: Kind, t: dict[str, Any], start_odometer: int) -> dict[str, Any]:
     """Record inputs from a drawn trip; `late` sometimes makes arrival precede departure."""
-    values: dict[str, Any] = {"departure_time": dt.time(9), "arrival_time": dt.time(8 if t["late"] else 10),
+    values: dict[str, Any] = {"target": "", "departure_time": dt.time(9), "arrival_time": dt.time(8 if t["late"] else 10),
                               "fuel_refueled": t["refueled"], "fuel_used": t["used"]}
     if kind is PASSENGER:
         return values | {"distance_city_km": t["a"], "distance_area_km": t["b"]}
@@ -70,7 +70,7 @@ async def run(world: World, kind: Kind, ops: list[tuple[str, int, Any]]) -> None
             if name == "create":
                 values = inputs(kind, arg, last[-1]["odometer"] if last else 0)
                 waybill = waybills[n % len(waybills)]
-                await records.create_record(world.engine, kind, driver, {"waybill_id": waybill, **values})
+                await records.create_record(world.pool, kind, driver, {"waybill_id": waybill, **values})
             elif name == "edit" and live:
                 record = live[n % len(live)]
                 await records.update_record(world.engine, kind, driver, record["id"],

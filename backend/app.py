@@ -65,7 +65,7 @@ async def hot_db_ctx(app: web.Application) -> AsyncIterator[None]:
     it when DATABASE_REPLICA_URL is set (lag-tolerant hot reads, backend.db.hot_read)."""
     config = app[keys.CONFIG]
     assert config.database_url is not None          # db_ctx, opened before this, refuses it otherwise
-    size = max(2, config.db_pool_size // 2)
+    size = max(2, config.db_hot_pool_size)   # records keep one connection back for auth (fleet)
     pool = await make_hot_pool(config.database_url, max_size=size)
     replica = None
     if config.database_replica_url is not None:     # replica_ctx, opened before this, attached its engine

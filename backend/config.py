@@ -155,6 +155,7 @@ class Config:
     redis_cluster: bool = False       # REDIS_URL names any node of a Redis Cluster (SPEC §13.1)
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    db_hot_pool_size: int = 10        # raw asyncpg: identities, bookings, chat messages, waybill records
     redis_pool_size: int = 256        # Redis connections per instance; a request past them waits…
     redis_pool_timeout: float = 2.0   # …this long, then Redis counts as unavailable (503, never 500)
     max_body: int = 1 << 20
@@ -217,6 +218,7 @@ class Config:
             redis_cluster=_bool(env, "REDIS_CLUSTER", False),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10),
+            db_hot_pool_size=_int(env, "DB_HOT_POOL_SIZE", 10),
             redis_pool_size=_int(env, "REDIS_POOL_SIZE", 256),
             redis_pool_timeout=_seconds(env, "REDIS_POOL_TIMEOUT", 2),
             max_body=_int(env, "MAX_BODY_SIZE", 1 << 20),

@@ -198,7 +198,7 @@ async def test_creates_waiting_on_a_busy_car_leave_the_hot_pool_to_authenticatio
         make_client: Any, make_user: UserFactory, world: World) -> None:
     """Creates hold a hot-pool connection while they wait for the car lock (behind a long recompute,
     say); the pool serves every request's identity lookup too, so they may not take all of it."""
-    client = await make_client(db_pool_size=4)                  # a hot pool of 2 connections (app.py)
+    client = await make_client(db_hot_pool_size=2)              # the smallest hot pool (app.py)
     mechanic, driver = Api(client, await make_user(role="mechanic")), Api(client, await make_user(role="driver"))
     car = await seed_car(mechanic, PASSENGER)
     waybill = (await driver.ok("POST", PASSENGER.path("waybills"), waybill_body(PASSENGER, car), 201))["id"]

@@ -48,8 +48,8 @@ class Connection:
 
     # Thousands of these live at once: slots keep each one small (bench: KB per connection).
     __slots__ = ("__weakref__", "_abort", "_expiry", "_rate", "_send_limit", "_window_count", "_window_start", "app",
-                 "auth_deadline", "channels", "closing", "commands", "db", "hub", "opened_at", "principal",
-                 "subscriptions", "transport", "ws")
+                 "auth_deadline", "channels", "closing", "commands", "db", "heard", "hub", "opened_at", "pinged",
+                 "principal", "subscriptions", "transport", "ws")
 
     def __init__(self, app: web.Application, ws: web.WebSocketResponse, request: web.Request,
                  principal: Principal | None) -> None:
@@ -72,6 +72,7 @@ class Connection:
         self.closing = False
         self._expiry: float | None = None        # the token's deadline, watched by hub.deadlines
         self._abort: asyncio.TimerHandle | None = None
+        self.heard, self.pinged = True, False    # the heartbeat's marks (heartbeat.py)
 
     # ---- outbound ---------------------------------------------------------------------------
     def push(self, frame: bytes) -> bool:

@@ -13,6 +13,7 @@ from backend.realtime.bus import Bus
 from backend.realtime.const import REVOKED_EVENT
 from backend.realtime.deadlines import Deadlines
 from backend.realtime.frames import event_frame, websocket_text_frame
+from backend.realtime.heartbeat import Heartbeat
 from backend.realtime.names import ROLE_TARGET
 from backend.realtime.presence import Presence
 from backend.realtime.snapshots import Snapshots
@@ -75,6 +76,7 @@ class Hub:
         self.positions = Snapshots()      # stream positions (epoch, top), shared the same way
         self.tips = Tips(bus)             # …and followed from the live events once one read anchored them
         self.deadlines = Deadlines()      # sockets' token expiries, one timer per instant
+        self.heartbeat = Heartbeat(self.connections)     # one ping timer for every websocket
         bus.deliver = self.deliver
         bus.on_control = self.control
 

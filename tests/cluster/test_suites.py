@@ -5,7 +5,8 @@ Imported test functions are collected here as well as in their own module, and t
 Valkey Cluster. Cookie sessions and their end, login limits (per-key scripts over a
 non-transactional pipeline split per node), CallUp limits (one script, one hash tag), streams and
 recovery (publish script with SPUBLISH, an outbox pipelined per node), presence (scripts announcing with SPUBLISH, sweeps pipelined per node) and the
-control channel (revocations reach the sockets of the other instance through its shard).
+control channel (revocations reach the sockets of the other instance through its shard), and the
+batched access checks of concurrent upgrades (deny-list keys of many slots in one read).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ from tests.realtime.test_recovery import (
     test_lost_stream_keys_make_a_new_epoch,
     test_missed_events_are_recovered_on_another_instance,
 )
+from tests.realtime.test_upgrade_batching import (
+    test_concurrent_upgrades_are_judged_each_on_its_own_token,
+    test_lookups_of_one_tick_share_one_read,
+)
 from tests.sharing.test_free_cars import (
     test_a_booking_on_one_instance_leaves_the_list_of_the_other,
     test_the_kept_list_is_served_only_within_the_pubsub_session_it_was_read_in,
@@ -56,6 +61,7 @@ __all__ = [
     "test_a_refresh_of_many_channels_is_batched_and_sweeps_each",
     "test_an_expired_entry_is_swept_and_announced_once",
     "test_concurrent_creations_on_two_instances_never_pass_the_limit",
+    "test_concurrent_upgrades_are_judged_each_on_its_own_token",
     "test_end_all_sessions",
     "test_event_published_on_a_reaches_subscribers_on_a_and_b",
     "test_events_arrive_in_publish_order",
@@ -63,6 +69,7 @@ __all__ = [
     "test_limit_is_shared_by_instances",
     "test_logout_all_closes_every_socket_of_the_user",
     "test_logout_on_another_instance_closes_only_that_tokens_sockets",
+    "test_lookups_of_one_tick_share_one_read",
     "test_lost_stream_keys_make_a_new_epoch",
     "test_missed_events_are_recovered_on_another_instance",
     "test_one_socket_leaving_of_two_on_two_instances_announces_nothing",

@@ -8,19 +8,27 @@ database on it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import signal
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
 
+from backend import keys
 from backend.config import Config
+from backend.db import hot_read, read, transaction, wrote
 from backend.embedded import EmbeddedPostgres
+from tests.conftest import AppFactory
 from tests.services import EmbeddedServers, with_database
 from tests.support import eventually
 
@@ -102,3 +110,60 @@ async def config(config: Config, standby: Standby) -> AsyncIterator[Config]:
 
     await eventually(replicated, timeout=30)
     yield dataclasses.replace(config, database_replica_url=replica_url, replica_retry=0.3)
+
+
+async def lose_replica_under(standby: Standby, read: Awaitable[bool]) -> bool:
+    """Stop the replica while `read` (a probe that sleeps on the replica) runs there; its answer.
+    The replica is started again afterwards."""
+    running = asyncio.ensure_future(read)
+    conn = await standby.connect()
+    try:
+        async def sleeping() -> None:
+            assert await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%'"
+                                       " AND pid <> pg_backend_pid()") == 1
+        await eventually(sleeping)
+    finally:
+        await conn.close()
+    standby.stop()
+    try:
+        return await running
+    finally:
+        standby.start()
+
+
+# Sleeps on the replica only, so a read repeated on the primary answers at once.
+IN_RECOVERY = "SELECT pg_is_in_recovery() FROM pg_sleep(CASE WHEN pg_is_in_recovery() THEN {pause} ELSE 0 END)"
+PROBE = "/test/where-read"
+
+
+async def where_read(request: web.Request) -> web.Response:
+    """A lag-tolerant read (?hot=1: on the raw asyncpg pool), after a write of this request when
+    ?write=1, sleeping ?pause= seconds on a replica: who answered it."""
+    app, pause, write = request.app, float(request.query.get("pause", 0)), bool(request.query.get("write"))
+    if request.query.get("hot"):
+        if write:
+            wrote()
+        async with hot_read(app[keys.HOT_DB], lag_ok=True) as conn:
+            replica = await conn.fetchval(IN_RECOVERY.format(pause="$1"), pause)
+    else:
+        if write:
+            async with transaction(app[keys.DB]) as conn:
+                await conn.execute(text("CREATE TEMPORARY TABLE written (id int) ON COMMIT DROP"))
+        async with read(app[keys.DB], lag_ok=True) as conn:
+            replica = await conn.scalar(text(IN_RECOVERY.format(pause=":pause")), {"pause": pause})
+    return web.json_response({"replica": replica})
+
+
+def with_probe(app: web.Application) -> None:
+    app.router.add_get(PROBE, where_read)
+
+
+@pytest.fixture
+async def probed(make_client: AppFactory) -> TestClient:
+    return await make_client(setup=with_probe)
+
+
+async def answered_by_replica(client: TestClient, **query: Any) -> bool:
+    resp = await client.get(PROBE, params={k: str(v) for k, v in query.items()})
+    assert resp.status == 200, await resp.text()
+    return bool((await resp.json())["replica"])

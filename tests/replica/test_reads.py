@@ -7,49 +7,17 @@ then missing from exactly the reads that go to the replica and present in those 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
 from backend import keys
 from backend.db import read, transaction
 from tests.chat.conftest import open_chat, send
-from tests.conftest import AppFactory, TestUser, UserFactory
-from tests.replica.conftest import Standby
+from tests.conftest import TestUser, UserFactory
+from tests.replica.conftest import Standby, answered_by_replica, lose_replica_under
 from tests.sharing.conftest import add_car
 from tests.support import eventually
-
-# Sleeps on the replica only, so a read repeated on the primary answers at once.
-IN_RECOVERY = text("SELECT pg_is_in_recovery() FROM pg_sleep(CASE WHEN pg_is_in_recovery() THEN :pause ELSE 0 END)")
-
-
-async def where_read(request: web.Request) -> web.Response:
-    """A lag-tolerant read, after a write in the same request when ?write=1: who answered it."""
-    db = request.app[keys.DB]
-    if request.query.get("write"):
-        async with transaction(db) as conn:
-            await conn.execute(text("CREATE TEMPORARY TABLE written (id int) ON COMMIT DROP"))
-    async with read(db, lag_ok=True) as conn:
-        replica = await conn.scalar(IN_RECOVERY, {"pause": float(request.query.get("pause", 0))})
-    return web.json_response({"replica": replica})
-
-
-def with_probe(app: web.Application) -> None:
-    app.router.add_get("/test/where-read", where_read)
-
-
-@pytest.fixture
-async def probed(make_client: AppFactory) -> TestClient:
-    return await make_client(setup=with_probe)
-
-
-async def answered_by_replica(client: TestClient, **query: Any) -> bool:
-    resp = await client.get("/test/where-read", params={k: str(v) for k, v in query.items()})
-    assert resp.status == 200, await resp.text()
-    return bool((await resp.json())["replica"])
 
 
 async def test_lag_tolerant_reads_use_the_replica_writes_and_plain_reads_the_primary(probed: TestClient) -> None:
@@ -130,17 +98,4 @@ async def test_a_lost_replica_falls_back_to_the_primary_then_comes_back(
 async def test_a_replica_lost_under_a_running_read_repeats_it_on_the_primary(
         probed: TestClient, standby: Standby) -> None:
     assert await answered_by_replica(probed)
-    running = asyncio.create_task(answered_by_replica(probed, pause=5))
-    conn = await standby.connect()
-    try:
-        async def sleeping() -> None:
-            assert await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%'"
-                                       " AND pid <> pg_backend_pid()") == 1
-        await eventually(sleeping)
-    finally:
-        await conn.close()
-    standby.stop()
-    try:
-        assert await running is False                       # 200, answered by the primary
-    finally:
-        standby.start()
+    assert await lose_replica_under(standby, answered_by_replica(probed, pause=5)) is False   # the primary answered

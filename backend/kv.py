@@ -97,10 +97,6 @@ def make_redis(url: str, *, cluster: bool = False, pool_size: int = 256, pool_ti
     return Redis.from_pool(pool)      # the client owns the pool: aclose() disconnects it
 
 
-def is_cluster(redis: KV) -> bool:
-    return isinstance(redis, RedisCluster)
-
-
 async def get_many(redis: KV, *names: str) -> list[Any]:
     """GET of several keys in one round trip per node: one MGET on a single Redis; on a cluster,
     where an MGET across slots fails with CROSSSLOT, one MGET per slot (redis-py groups them)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +24,6 @@ from backend.principal import Principal
 
 log = logging.getLogger("backend.auth")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SessionResolver = Callable[[web.Request], Awaitable[Principal | None]]
 
 APP_TOKEN_HEADER = "X-Application-Token"
@@ -247,7 +245,3 @@ async def authenticate(request: web.Request) -> None:
     principal = await principal_from_request(request)
     if principal is not None:
         request[keys.PRINCIPAL] = principal
-
-
-def seconds_left(exp: int) -> int:
-    return max(1, exp - int(time.time()))

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -172,6 +172,14 @@ async def _replica_or_primary(replica: Replica, on_replica: Opener, on_primary: 
             yield _FallbackConnection(conn, on_primary, replica, stack)
 
 
+def _retrying(name: str) -> Callable[..., Awaitable[Any]]:
+    """A method of _FallbackConnection that runs the connection's `name` through `_retry`."""
+    async def method(self: _FallbackConnection, *args: Any, **kwargs: Any) -> Any:
+        return await self._retry(name, *args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
 class _FallbackConnection:
     """A replica connection that moves to the primary when the replica fails under a statement.
 
@@ -195,23 +203,13 @@ class _FallbackConnection:
             self._conn = await self._stack.enter_async_context(self._primary())
             return await getattr(self._conn, name)(*args, **kwargs)
 
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._retry("execute", *args, **kwargs)
-
-    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._retry("scalar", *args, **kwargs)
-
-    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._retry("scalars", *args, **kwargs)
-
-    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._retry("fetch", *args, **kwargs)
-
-    async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._retry("fetchrow", *args, **kwargs)
-
-    async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._retry("fetchval", *args, **kwargs)
+    # The statements a read may run, SQLAlchemy's and asyncpg's: each retried on the primary.
+    execute = _retrying("execute")
+    scalar = _retrying("scalar")
+    scalars = _retrying("scalars")
+    fetch = _retrying("fetch")
+    fetchrow = _retrying("fetchrow")
+    fetchval = _retrying("fetchval")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)

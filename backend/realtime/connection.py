@@ -197,8 +197,8 @@ class Connection:
             reply = error_frame(err.code, frame_id, err.message, err.fields)
         except Exception as exc:
             # A lost database or Redis under a command (chat `send` during a restart): an error frame,
-            # the socket stays. Raised on, it reached render_errors, whose HTTP 503 was written into
-            # the upgraded socket and broke its framing (tests/faults/test_postgres_restart.py).
+            # the socket stays. Raised on, it reached the middleware's error rendering, whose HTTP 503
+            # was written into the upgraded socket and broke its framing (tests/faults/test_postgres_restart.py).
             if not (isinstance(exc, REDIS_ERRORS) or database_lost(exc)):
                 raise
             reply = error_frame(const.UNAVAILABLE, frame_id, "Сервис временно недоступен. Повторите запрос позже.")

@@ -9,9 +9,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import DataError
 
 from backend.config import Config
-from backend.kv import PoolExhausted, WaitingPool, make_redis
+from backend.kv import PackedConnection, PoolExhausted, WaitingPool, make_redis
 
 SmallPool = Callable[[int, float], AbstractAsyncContextManager[tuple[Redis, WaitingPool]]]
 
@@ -63,3 +64,22 @@ async def test_a_wait_longer_than_the_timeout_is_pool_exhausted(small_pool: Smal
             await redis.ping()
         await pool.release(held)
         assert await redis.ping()
+
+
+async def test_commands_packed_in_c_reach_redis_as_redis_py_would_send_them(small_pool: SmallPool) -> None:
+    """PackedConnection: every kind of argument arrives intact; what redis-py refuses still raises DataError."""
+    async with small_pool(2, 1) as (redis, pool):
+        assert pool.connection_class is PackedConnection
+        values = {"text": "ü ☃ text", "raw": b"\x00\xffbytes", "int": 12, "float": 0.1, "view": memoryview(b"view"),
+                  "array": bytearray(b"array")}
+        for name, value in values.items():
+            await redis.set(f"packed:{name}", value, ex=60)
+        got = await redis.mget([f"packed:{name}" for name in values])
+        assert got == ["ü ☃ text".encode(), b"\x00\xffbytes", b"12", b"0.1", b"view", b"array"]
+        # A command name with a space is two arguments, as redis-py sends it.
+        assert "maxmemory-policy" in await redis.execute_command("CONFIG GET", "maxmemory-policy")
+        for refused in (True, None):
+            with pytest.raises(DataError):
+                await redis.set("packed:refused", refused)      # type: ignore[arg-type]
+        assert await redis.exists("packed:refused") == 0
+        assert await redis.eval("return #ARGV", 0, *range(40)) == 40

@@ -9,7 +9,9 @@ car lock is the order in which the odometer moved.
 
 Lock order, followed by every writer so two writers never deadlock: the car row first
 (`snapshots.lock_car`; a writer needing two cars, a waybill moved between them, takes both at once in
-id order with `snapshots.lock_cars`), then waybills, snapshots and records.
+id order with `snapshots.lock_cars`; a create whose waybill moved to another car while it waited
+rolls back and starts over rather than hold one car while waiting for the other), then waybills,
+snapshots and records.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from backend.fleet.computations import Start, trip_errors, waybill_totals
 from backend.fleet.issuance import reissue
 from backend.fleet.kinds import Kind
 from backend.fleet.snapshots import lock_car, start_before
-from backend.fleet.statements import SEEN, STATEMENTS, record_sums
+from backend.fleet.statements import SEEN, STATEMENTS, RecordStatements, record_sums
 from backend.principal import Principal
 
 NO_START = "У автомобиля нет снимка одометра и топлива: сначала внесите начальный снимок."
@@ -61,33 +63,61 @@ async def create_record(pool: asyncpg.Pool, kind: Kind, principal: Principal,
     On the raw asyncpg pool: two statements in one transaction, usually (statements.py); the rules
     are the ones update and delete use (computations.py, kinds.py, the lock order above).
     """
-    statements = STATEMENTS[kind.name]
-    locked: set[int] = set()
     wrote()
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn:
         while True:
-            start = await conn.fetchrow(statements.start.sql, *statements.start.args(waybill_id=values["waybill_id"]))
-            if start is None:
-                raise missing_pk(kind.waybill_field, values["waybill_id"])
-            # The statement that takes the car lock may have read the car just before the previous holder
-            # committed; only a read of a car already locked is sure to be current.
-            current = start["car_id"] in locked
-            locked.add(start["car_id"])
             try:
-                record, totals = _new_record(kind, principal, values, start)
-            except ApiError:
-                if current:
-                    raise
-                continue                # refuse only on what the car looks like under our lock
-            write = statements.write
-            written = await conn.fetchrow(write.sql, *write.args(
-                **{name: record[name] for name in statements.record_columns}, **totals, waybill_date=start["date"],
-                **{f"seen_{name}": start[name] for name in SEEN}))
-            if written is not None:
-                return dict(written)
-            # What `start` read changed before we held the lock: read again, under it now.
+                async with conn.transaction():
+                    return await _add_record(conn, kind, principal, values)
+            except _CarMoved:
+                continue        # rolled back: the old car's lock is gone, now take the new one alone
+
+
+class _CarMoved(Exception):
+    """The waybill was moved to another car while its create waited for the old car's lock."""
+
+
+async def _add_record(conn: asyncpg.Connection, kind: Kind, principal: Principal,
+                      values: Mapping[str, Any]) -> dict[str, Any]:
+    """create_record inside its transaction; raises _CarMoved rather than lock a second car."""
+    statements = STATEMENTS[kind.name]
+    locked: int | None = None
+    while True:
+        start = await conn.fetchrow(statements.start.sql, *statements.start.args(waybill_id=values["waybill_id"]))
+        if start is None:
+            raise missing_pk(kind.waybill_field, values["waybill_id"])
+        # The statement that takes the car lock may have read the car just before the previous holder
+        # committed; only a read of a car already locked is sure to be current.
+        current = locked is not None
+        locked = start["car_id"]
+        try:
+            record, totals = _new_record(kind, principal, values, start)
+        except ApiError:
             if current:
-                raise RuntimeError(f"record of waybill {values['waybill_id']}: the chain moved under the car lock")
+                raise
+            await _still_on(conn, statements, values["waybill_id"], locked)
+            continue                # refuse only on what the car looks like under our lock
+        write = statements.write
+        written = await conn.fetchrow(write.sql, *write.args(
+            **{name: record[name] for name in statements.record_columns}, **totals, waybill_date=start["date"],
+            **{f"seen_{name}": start[name] for name in SEEN}))
+        if written is not None:
+            return dict(written)
+        # What `start` read changed before we held the lock: read again, under it now.
+        if current:
+            raise RuntimeError(f"record of waybill {values['waybill_id']}: the chain moved under the car lock")
+        await _still_on(conn, statements, values["waybill_id"], locked)
+
+
+async def _still_on(conn: asyncpg.Connection, statements: RecordStatements, waybill_id: int, car_id: int) -> None:
+    """Before `start` runs again: raise _CarMoved if the waybill left `car_id` (whose lock we hold).
+
+    `start` would wait for the new car while holding the old one, out of id order, and deadlock
+    with a writer holding the new car that wants the old. Nobody can move the waybill back
+    meanwhile: that takes the lock we hold.
+    """
+    if await conn.fetchval(statements.car_of.sql, *statements.car_of.args(waybill_id=waybill_id)) != car_id:
+        raise _CarMoved
 
 
 def _new_record(kind: Kind, principal: Principal, values: Mapping[str, Any],

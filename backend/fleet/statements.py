@@ -66,13 +66,14 @@ def record_sums(kind: Kind) -> tuple[ColumnElement[Any], ...]:
 
 @dataclass(frozen=True, slots=True)
 class RecordStatements:
-    """The two statements of adding a record of one kind, and the record columns `write` binds."""
+    """The statements of adding a record of one kind, and the record columns `write` binds."""
 
     start: Statement    # waybill_id -> the waybill's columns, norm_*, start_*, spent/received/required,
                         # car_deleted_at; no row: no such waybill
     write: Statement    # the record's columns, waybill_date, the aggregates and seen_* -> the record row,
                         # or no row when seen_* are no longer current
     record_columns: tuple[str, ...]
+    car_of: Statement   # waybill_id -> its car_id, unlocked: before `start` runs again (records.py)
 
 
 def _reads(kind: Kind) -> Select[Any]:
@@ -126,7 +127,9 @@ def _write(kind: Kind) -> tuple[Statement, tuple[str, ...]]:
 
 def _statements(kind: Kind) -> RecordStatements:
     write, columns = _write(kind)
-    return RecordStatements(start=_start(kind), write=write, record_columns=columns)
+    w = kind.waybills
+    car_of = compiled(select(w.c.car_id).where(w.c.id == bindparam("waybill_id")))
+    return RecordStatements(start=_start(kind), write=write, record_columns=columns, car_of=car_of)
 
 
 STATEMENTS: dict[str, RecordStatements] = {kind.name: _statements(kind) for kind in KINDS}

@@ -160,6 +160,38 @@ async def test_a_waybill_moved_to_another_car_while_waiting_extends_that_cars_ch
     await assert_waybill(world, PASSENGER, waybill)
 
 
+async def test_a_create_whose_waybill_moved_lets_go_of_the_old_car_before_waiting_for_the_new(
+        world: World) -> None:
+    """Lock order (records.py): a create must not wait for the new car while it holds the old one,
+    or a writer holding the new car and wanting the old one deadlocks with it."""
+    driver = await world.driver(CREATE)
+    car, other_car = await world.car(PASSENGER), await world.car(PASSENGER)
+    await world.snapshot(PASSENGER, other_car, 500000, D("20"))
+    waybill = await world.waybill(PASSENGER, car, driver)
+    w = PASSENGER.waybills
+    async with transaction(world.engine) as third:
+        await lock_car(third, PASSENGER, other_car)             # a writer busy with the new car
+        third_pid = (await third.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with holding(world, PASSENGER, car) as conn:
+            task = await blocked(world, records.create_record(world.pool, PASSENGER, driver, passenger_trip(waybill)))
+            issued = await issuance.issue(conn, PASSENGER, other_car)
+            await conn.execute(update(w).where(w.c.id == waybill).values(car_id=other_car, **issued))
+        # The create now waits for the new car, behind `third` ...
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
+        async with asyncio.timeout(10):
+            while True:
+                if (await third.execute(query, {"pid": third_pid})).scalar_one():
+                    break
+                await asyncio.sleep(0.01)
+        # ... and `third` then needs the old car: free, or PostgreSQL would break a deadlock here.
+        await third.execute(text("SET LOCAL lock_timeout = '5s'"))
+        assert await lock_car(third, PASSENGER, car)
+    row = await task
+    assert (row["car_id"], row["odometer_before"], row["fuel_before_departure"]) == (other_car, 500000, D(20))
+    assert [r["id"] for r in await assert_chain(world, PASSENGER, other_car)] == [row["id"]]
+    await assert_waybill(world, PASSENGER, waybill)
+
+
 async def test_a_fire_truck_record_waits_and_starts_after_the_commit(world: World) -> None:
     driver = await world.driver(FIRE_TRUCK.create_flag)
     car = await world.car(FIRE_TRUCK)

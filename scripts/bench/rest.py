@@ -197,7 +197,8 @@ def target_commands(args: argparse.Namespace) -> dict[str, list[str]]:
 Row = dict[str, Any]
 
 
-def measure(args: argparse.Namespace, pids: dict[str, int], data: Seed, database_url: str, work: Path) -> list[Row]:
+def measure(args: argparse.Namespace, pids: dict[str, int], services_pids: dict[str, int], data: Seed,
+            database_url: str, work: Path) -> list[Row]:
     rows: list[Row] = []
     for name in args.scenarios:
         scenario = SCENARIOS[name]
@@ -211,13 +212,15 @@ def measure(args: argparse.Namespace, pids: dict[str, int], data: Seed, database
                     settle_bookings(database_url)
                 spy = profile(args, pids[target], f"{name}-{target}") if target == "project" else None
                 before = cpu_seconds(pids[target])
+                services_before = {name: cpu_seconds(pid) for name, pid in services_pids.items()}
                 result = run_wrk(PORTS[target], scenario, data, args.connections, args.duration, work)
                 cpu = cpu_seconds(pids[target]) - before
+                services_cpu = {name: cpu_seconds(pid) - services_before[name] for name, pid in services_pids.items()}
                 if spy is not None:
                     spy.wait()
                 if name == "book":
                     settle_bookings(database_url)
-                rows.append(summarize(target, name, args.connections, result, cpu))
+                rows.append(summarize(target, name, args.connections, result, cpu, services_cpu))
                 print(format_row(rows[-1]), flush=True)
     if args.wide:
         for target in pids:
@@ -241,10 +244,14 @@ def profile(args: argparse.Namespace, pid: int, name: str) -> subprocess.Popen[b
                              "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def summarize(target: str, scenario: str, connections: int, result: dict[str, Any], cpu: float) -> Row:
+def summarize(target: str, scenario: str, connections: int, result: dict[str, Any], cpu: float,
+              services_cpu: dict[str, float] | None = None) -> Row:
+    """services_cpu: CPU seconds PostgreSQL ("db") and Valkey ("kv") spent during the run, per request below."""
     seconds = result["duration_us"] / 1e6
     rps = result["requests"] / seconds
-    return {"target": target, "scenario": scenario, "connections": connections, "rps": rps,
+    per_request = {f"{name}_ms_per_req": spent * 1000 / max(1, result["requests"])
+                   for name, spent in (services_cpu or {}).items()}
+    return {**per_request, "target": target, "scenario": scenario, "connections": connections, "rps": rps,
             "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000, "cpu_s": cpu,
             "per_cpu_s": result["requests"] / cpu if cpu > 0 else 0.0, "cpu_ms_per_req": cpu * 1000 / max(1, result["requests"]),
             "timeouts": result["timeout"], "errors": result["connect"] + result["read"] + result["write"],
@@ -253,6 +260,8 @@ def summarize(target: str, scenario: str, connections: int, result: dict[str, An
 
 def format_row(row: Row) -> str:
     extra = f"  bookings/s {row['booked_per_s']:.0f}" if row["scenario"] == "book" else ""
+    extra += "".join(f"  {name} {row[f'{name}_ms_per_req']:.3f} ms/req" for name in ("db", "kv")
+                     if f"{name}_ms_per_req" in row)
     return (f"{row['scenario']:<13} {row['target']:<10} c={row['connections']:<3} {row['rps']:8.0f} req/s  "
             f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  {row['per_cpu_s']:7.0f} req/CPU-s  "
             f"{row['cpu_ms_per_req']:.3f} ms CPU/req  timeouts {row['timeouts']}  non-2xx {row['non2xx']}  "
@@ -324,7 +333,7 @@ def main() -> None:
     base = dataclasses.replace(Config.from_env(), instance="")
     with services(base, work / "data") as ready:
         assert ready.database_url and ready.redis_url
-        pin_services(ready.redis_url, work / "data")
+        services_pids = pin_services(ready.redis_url, work / "data")
         env = {**os.environ, "DATABASE_URL": ready.database_url, "REDIS_URL": ready.redis_url, "JWT_SECRET": secret,
                "LOG_LEVEL": "INFO", "REDIS_PREFIX": f"bench{uuid.uuid4().hex[:6]}:", "PYTHONPATH": str(ROOT)}
         subprocess.run([sys.executable, str(ROOT / "run.py"), "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
@@ -335,7 +344,7 @@ def main() -> None:
             notes = same_bodies(ports, data) + preflight(ports, data)
             for note in notes:
                 print("note:", note, flush=True)
-            rows = measure(args, pids, data, ready.database_url, work)
+            rows = measure(args, pids, services_pids, data, ready.database_url, work)
     text = report(args, rows, notes)
     print(text)
     if not args.no_write:
@@ -345,19 +354,25 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def pin_services(redis_url: str, data_dir: Path) -> None:
-    """PostgreSQL (before any backend forks) and Valkey share CPU 1 with wrk; servers own CPU 0."""
+def pin_services(redis_url: str, data_dir: Path) -> dict[str, int]:
+    """PostgreSQL (before any backend forks) and Valkey share CPU 1 with wrk; servers own CPU 0.
+
+    Returns the pids found ("db": the postmaster, "kv": Valkey), whose CPU each run also reports."""
     import redis
 
+    pids: dict[str, int] = {}
     client = redis.Redis.from_url(redis_url)
     with contextlib.suppress(Exception):
-        os.sched_setaffinity(int(client.info("server")["process_id"]), {int(CLIENT_CPU)})
+        pids["kv"] = int(client.info("server")["process_id"])
+        os.sched_setaffinity(pids["kv"], {int(CLIENT_CPU)})
     client.close()
     with contextlib.suppress(OSError, ValueError, IndexError):
         postmaster = int((data_dir / "pg" / "postmaster.pid").read_text().splitlines()[0])
+        pids["db"] = postmaster
         for proc in (psutil.Process(postmaster), *psutil.Process(postmaster).children(recursive=True)):
             with contextlib.suppress(psutil.Error, OSError):
                 os.sched_setaffinity(proc.pid, {int(CLIENT_CPU)})
+    return pids
 
 
 if __name__ == "__main__":

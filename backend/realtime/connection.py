@@ -181,14 +181,17 @@ class Connection:
         """Parse and dispatch one client frame; recoverable errors become error frames."""
         frame_id: Any = None
         try:
-            if self._over_rate():
-                raise FrameError(const.RATE_LIMITED)
+            over_rate = self._over_rate()
             try:
                 raw = loads(text)
             except ValueError:
-                raise FrameError(const.BAD_JSON) from None
+                raise FrameError(const.RATE_LIMITED if over_rate else const.BAD_JSON) from None
             if isinstance(raw, dict):
                 frame_id = raw.get("id") if isinstance(raw.get("id"), (int, str)) else None
+            # Counted before parsing, refused after: the refusal names the frame (SPEC §8.2 "id"),
+            # and a frame is at most 64 KiB, cheap to parse next to what a served one costs.
+            if over_rate:
+                raise FrameError(const.RATE_LIMITED)
             frame, handler = self._parse(raw)
             reply = await self._dispatch(frame, handler)
         except FrameError as err:

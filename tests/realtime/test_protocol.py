@@ -118,6 +118,7 @@ async def test_rate_limit(rt_client) -> None:
         replies = [await ws.receive_json(timeout=5) for _ in range(8)]
         assert [r["type"] for r in replies[:5]] == ["pong"] * 5
         assert {r["code"] for r in replies[5:]} == {"rate_limited"}
+        assert [r["id"] for r in replies] == list(range(8))       # each refusal names its frame
 
 
 async def test_at_most_100_subscriptions(rt_client) -> None:

@@ -166,7 +166,8 @@ async def bench_domain(drivers: int, per_driver: int) -> Results:
             async with transaction(engine) as conn:
                 role = (await conn.execute(select(roles.c.id).where(roles.c.name == "driver"))).scalar_one()
             tag = uuid.uuid4().hex[:6]
-            crew = [await add(users, login=f"bench-{tag}-{i}", password_hash="-", role_id=role) for i in range(drivers)]
+            crew = [await add(users, login=f"bench-{tag}-{i}", username=f"bench-{tag}-{i}", password_hash="-", role_id=role)
+                    for i in range(drivers)]
 
             async def car() -> int:
                 car_id = await add(K.cars, number=f"B{uuid.uuid4().hex[:8]}")

@@ -18,9 +18,10 @@ import hmac
 import logging
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp_session import AbstractStorage, Session
 
 from backend import keys
@@ -63,6 +64,7 @@ class SessionStorage(AbstractStorage):
         # The first JWT key signs, all of them verify: rotating JWT_SECRETS keeps the sessions.
         self._mac_keys = tuple(hmac.new(secret.encode(), _MAC_LABEL, hashlib.sha256).digest()
                                for _, secret in config.jwt_keys)
+        self._attributes_at, self._attributes_text = 0, ""
 
     def new_id(self) -> str:
         """A fresh session id (SPEC §4.1: 256 random bits), signed, valid before anything is stored."""
@@ -110,8 +112,22 @@ class SessionStorage(AbstractStorage):
         self.save_cookie(response, key, max_age=session.max_age)
 
     def send_new_id(self, response: web.StreamResponse) -> None:
-        """Give the caller a session id without storing anything (SPEC §4.1 on an anonymous request)."""
-        self.save_cookie(response, self.new_id(), max_age=self.max_age)
+        """Give the caller a session id without storing anything (SPEC §4.1 on an anonymous request).
+
+        Every bearer or anonymous answer of a cookie surface does this: the header is written from
+        attributes formatted once a second, not through a cookie jar per response (issue 11).
+        """
+        response.headers.add(hdrs.SET_COOKIE, f"{COOKIE}={self.new_id()}{self._attributes()}")
+
+    def _attributes(self) -> str:
+        """`; expires=…; HttpOnly; Max-Age=…; Path=/; SameSite=Lax` as save_cookie writes them now."""
+        now = int(time.time())
+        if self._attributes_at != now:
+            probe = web.Response()
+            self.save_cookie(probe, "x", max_age=self.max_age)
+            self._attributes_text = probe.cookies[COOKIE].OutputString()[len(f"{COOKIE}=x"):]
+            self._attributes_at = now
+        return self._attributes_text
 
 
 async def sessions_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
+import time
+
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
@@ -34,6 +37,9 @@ async def test_cookie_surface_sets_sessid_with_the_spec_attributes(client: TestC
     lowered = header.lower()
     assert "httponly" in lowered and "samesite=lax" in lowered and "max-age=2592000" in lowered
     assert "secure" not in lowered.replace("samesite", "")
+    # `expires` says the same as Max-Age (formatted once a second, not per response).
+    expires = email.utils.parsedate_to_datetime(header.split("expires=")[1].split(";")[0].replace("-", " "))
+    assert abs(expires.timestamp() - (time.time() + 2592000)) < 5
     value = sessid(client)
     assert value and len(value) >= 43       # 256 bits, urlsafe base64
     # A valid sessid is kept: no new cookie on the next response.

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from backend.api.access import check
 from backend.api.pagination import fetch_page
 from backend.api.types import q3
-from backend.db import read, transaction
+from backend.db import constant, constants, read, transaction
 from backend.errors import forbidden, not_found, unauthorized
 from backend.principal import Principal
 from backend.realtime.bus import Bus, Outbox
@@ -168,12 +168,17 @@ async def expire_due(db: AsyncEngine, bus: Bus, batch: int = 100) -> int:
     cancelled right now is skipped (its own transaction decides); it is seen again next pass.
     """
     async with bus.deferred() as out, transaction(db) as conn:
-        due = (select(b).where(b.c.status == "reserved", b.c.reserved_until <= func.now())
-               .order_by(b.c.reserved_until, b.c.id).limit(batch).with_for_update(skip_locked=True))
-        rows = (await conn.execute(due)).mappings().all()
+        rows = (await conn.execute(due_reservations(batch))).mappings().all()
         for row in rows:
             await _close(conn, out, row, "expired")
     return len(rows)
+
+
+def due_reservations(batch: int) -> Select[Any]:
+    """Up to `batch` reservations past their time, locked, skipping those another transaction holds
+    (on the partial index bookings_reserved_until_idx: the status is a constant)."""
+    return (select(b).where(b.c.status == constant("reserved"), b.c.reserved_until <= func.now())
+            .order_by(b.c.reserved_until, b.c.id).limit(batch).with_for_update(skip_locked=True))
 
 
 async def get_booking(db: AsyncEngine, principal: Principal, booking_id: int) -> dict[str, Any]:
@@ -207,7 +212,7 @@ async def active_by_car(conn: AsyncConnection, car_ids: list[int]) -> dict[int, 
     """The active booking of each of `car_ids` that has one."""
     if not car_ids:
         return {}
-    rows = (await conn.execute(select(b).where(b.c.car_id.in_(car_ids), b.c.status.in_(ACTIVE)))).mappings()
+    rows = (await conn.execute(select(b).where(b.c.car_id.in_(car_ids), b.c.status.in_(constants(ACTIVE))))).mappings()
     return {row["car_id"]: row for row in rows}
 
 

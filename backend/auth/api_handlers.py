@@ -45,8 +45,8 @@ async def api_me(request: web.Request) -> web.Response:
     user_id = current_user(request).user_id or 0
     identity = request.get(keys.IDENTITY)
     if identity is not None and identity.id == user_id:
-        # A bearer request: the authenticate step's identity query read every field already, and the
-        # user is live (deleted or blocked users are refused before this), so deleted_at is None.
+        # The authenticate step's identity query (bearer or cookie session) read every field already,
+        # and the user is live (deleted or blocked users are refused before this): deleted_at is None.
         return respond({"id": identity.id, "name": identity.name, "surname": identity.surname,
                         "last_name": identity.last_name, "login": identity.login, "phone": identity.phone,
                         "driver_license": identity.driver_license, "role": identity.role_id, "deleted_at": None})

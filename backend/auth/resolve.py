@@ -159,8 +159,9 @@ _readers: dict[web.Application, _Reader] = {}        # apps with a batch gatheri
 _tasks: set[asyncio.Task[None]] = set()              # reads in progress (a reference, or GC may drop them)
 
 
-async def lookup(app: web.Application, user_id: int, *redis_keys: str) -> BatchRead:
-    """The user's identity and the values of `redis_keys`, read in a batch with other lookups."""
+async def lookup(app: web.Application, user_id: int | None, *redis_keys: str) -> BatchRead:
+    """The user's identity (None: no user) and the values of `redis_keys`, read in a batch with
+    other lookups."""
     reader = _readers.get(app)
     if reader is None:
         reader = _readers[app] = _Reader(app)
@@ -175,7 +176,8 @@ async def lookup(app: web.Application, user_id: int, *redis_keys: str) -> BatchR
         else:
             loop.call_soon(reader.send, batch)   # at the end of this tick
     batch.lookups += 1
-    batch.user_ids.add(user_id)
+    if user_id is not None:
+        batch.user_ids.add(user_id)
     batch.keys.update(redis_keys)
     if batch.lookups >= MAX_BATCH:
         reader.send(batch)
@@ -190,17 +192,18 @@ async def _read(app: web.Application, batch: _Batch) -> None:
     values = asyncio.ensure_future(get_many(app[keys.REDIS], *names)) if names else None
     try:
         try:
-            read.identities = await fetch_identities(app[keys.HOT_DB], batch.user_ids)
+            if batch.user_ids:
+                read.identities = await fetch_identities(app[keys.HOT_DB], batch.user_ids)
         except Exception as exc:
             read.db_error = exc                      # each lookup raises it, after the deny-list verdict
         if values is not None:
             try:
                 read.values = dict(zip(names, await values, strict=True))
             except PoolExhausted as exc:
-                log.warning("access token deny-list unchecked, Redis pool exhausted")
+                log.warning("deny-list and sessions unread, Redis pool exhausted")
                 read.redis_error = exc
             except REDIS_ERRORS:
-                log.warning("access token deny-list unchecked, Redis unavailable")
+                log.warning("deny-list and sessions unread, Redis unavailable")
             except Exception as exc:
                 read.redis_error = exc
         batch.read.set_result(read)

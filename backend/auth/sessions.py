@@ -27,8 +27,9 @@ from aiohttp_session import AbstractStorage, Session
 from backend import keys
 from backend.api.surfaces import is_cookie_surface
 from backend.auth.passwords import fingerprint_matches, stored_fingerprint
+from backend.auth.resolve import lookup
 from backend.auth.tokens import password_changed
-from backend.auth.users import Identity, fetch_identity
+from backend.auth.users import Identity
 from backend.errors import redis_unavailable, unauthorized
 from backend.jsonutil import dumps, loads
 from backend.kv import REDIS_ERRORS, PoolExhausted
@@ -83,16 +84,18 @@ class SessionStorage(AbstractStorage):
         cookie = self.load_cookie(request)
         if not self.is_valid(cookie):
             return Session(None, data=None, new=True, max_age=self.max_age)
-        try:
-            raw = await self._redis.get(self._names.session_key(str(cookie)))
-        except PoolExhausted as exc:
+        # In a batch with the other session and bearer checks of this loop tick (auth.resolve).
+        name = self._names.session_key(str(cookie))
+        read = await lookup(request.app, None, name)
+        if isinstance(read.redis_error, PoolExhausted):
             # An overloaded instance, not an outage: a signed-in caller must not be told it is
             # anonymous (401, or a cookie surface that forgets its sign-in) while Redis is fine.
-            raise redis_unavailable() from exc
-        except REDIS_ERRORS:
-            # Sessions live in Redis only: while it is away every cookie request is anonymous.
-            log.warning("cookie session unreadable, Redis unavailable")
-            raw = None
+            raise redis_unavailable() from read.redis_error
+        if read.redis_error is not None:
+            raise read.redis_error.with_traceback(None)
+        # No values: Redis is away (the batch warned), and sessions live in Redis only, so every
+        # cookie request is anonymous until it returns.
+        raw = read.values.get(name) if read.values is not None else None
         try:
             data = loads(raw) if raw is not None else None
         except ValueError:
@@ -222,13 +225,17 @@ async def principal_from_session(request: web.Request) -> Principal | None:
     user_id = session.get("uid")
     if not isinstance(user_id, int):
         return None
-    identity = await fetch_identity(request.app[keys.HOT_DB], user_id)
+    read = await lookup(request.app, user_id)      # batched like the bearer checks (auth.resolve)
+    if read.db_error is not None:
+        raise read.db_error.with_traceback(None)
+    identity = read.identities.get(user_id)
     if identity is None or not identity.active:
         await sign_out(request)
         raise unauthorized("Пользователь заблокирован или удалён.", "user_inactive")
     if not fingerprint_matches(request.app[keys.CONFIG], session.get("fp"), identity.password_hash):
         await sign_out(request)
         raise password_changed()
+    request[keys.IDENTITY] = identity       # as for a bearer: /api/auth/me/ answers from it, no second query
     return identity.principal(via="session", client="session", jti=session_mark(str(session.identity)))
 
 

@@ -81,21 +81,11 @@ async def load_identity(conn: AsyncConnection, user_id: int) -> Identity | None:
     return _identity(row) if row is not None else None
 
 
-_IDENTITY_BY_ID = compiled(_IDENTITY.where(users.c.id == bindparam("user_id")))
-
-
-async def fetch_identity(pool: asyncpg.Pool, user_id: int) -> Identity | None:
-    """load_identity on the hot pool: the principal of every authenticated request."""
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(_IDENTITY_BY_ID.sql, user_id)
-    return _identity(row) if row is not None else None
-
-
 _IDENTITIES_BY_IDS = compiled(_IDENTITY.where(users.c.id == any_(bindparam("user_ids", type_=ARRAY(BigInteger)))))
 
 
 async def fetch_identities(pool: asyncpg.Pool, user_ids: Collection[int]) -> dict[int, Identity]:
-    """fetch_identity of several users in one query (the access checks of one loop tick, auth.resolve);
+    """load_identity of several users in one query on the hot pool (the access checks of one loop tick, auth.resolve);
     users that do not exist are absent."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(_IDENTITIES_BY_IDS.sql, list(user_ids))

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from backend.db import read
 from backend.errors import not_found
 from backend.fleet.tables import passenger_cars as cars
-from backend.sharing.schemas import BBox, public_view
+from backend.sharing.schemas import BBox, public_views
 
 PUBLIC_COLUMNS = (cars.c.id, cars.c.brand, cars.c.model, cars.c.lat, cars.c.lon, cars.c.fuel_level,
                   cars.c.tariff_per_minute)
@@ -40,7 +40,7 @@ async def available_cars(conn: AsyncConnection, window: BBox | None = None) -> l
         min_lon, min_lat, max_lon, max_lat = window
         query = query.where(cars.c.lon.between(min_lon, max_lon), cars.c.lat.between(min_lat, max_lat))
     rows = (await conn.execute(query)).mappings()
-    return [public_view(row) for row in rows]
+    return public_views(rows)
 
 
 async def lock(conn: AsyncConnection, car_id: int) -> RowMapping:

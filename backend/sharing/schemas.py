@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, PlainSerializer, RootModel, field_validat
 
 from backend.api.pagination import ListQuery, Page
 from backend.api.types import Id, q3
+from backend.api.views import RowView
 from backend.auth.schemas import ProfileOut
 from backend.fleet.schemas import Latitude, Litres, Longitude, PassengerCarOut
 
@@ -194,21 +195,31 @@ def booking_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     return {**row, "car": row["car_id"], "user": row["user_id"]}
 
 
+# Rows of our own tables, shown without being validated again (backend.api.views).
+_BOOKING, _CLIENT = RowView(BookingOut), RowView(ClientOut)
+_PUBLIC_CAR, _CAR = RowView(PublicCar), RowView(PassengerCarOut)
+
+
 def booking_view(row: Mapping[str, Any]) -> dict[str, Any]:
     """A bookings row as JSON."""
-    return BookingOut.model_validate(booking_fields(row)).model_dump(mode="json")
+    return _BOOKING(booking_fields(row))
 
 
 def client_view(row: Mapping[str, Any]) -> dict[str, Any]:
     """A user row of backend.auth.clients as JSON."""
-    return ClientOut.model_validate(dict(row)).model_dump(mode="json")
+    return _CLIENT(row)
 
 
 def public_view(car: Mapping[str, Any]) -> dict[str, Any]:
     """What anyone may see of a free car (the `cars` channel and GET /api/cars)."""
-    return PublicCar.model_validate(dict(car)).model_dump(mode="json")
+    return _PUBLIC_CAR(car)
+
+
+def public_views(cars: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """public_view of each car, serialized as one list."""
+    return _PUBLIC_CAR.many(cars)
 
 
 def car_view(car: Mapping[str, Any]) -> dict[str, Any]:
     """Every field of a car (dashboard car.updated)."""
-    return PassengerCarOut.model_validate(dict(car)).model_dump(mode="json")
+    return _CAR(car)

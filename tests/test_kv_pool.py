@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import DataError
 
 from backend.config import Config
-from backend.kv import PackedConnection, PoolExhausted, WaitingPool, make_redis
+from backend.kv import PackedConnection, PoolExhausted, Script, WaitingPool, make_redis
 
 SmallPool = Callable[[int, float], AbstractAsyncContextManager[tuple[Redis, WaitingPool]]]
 
@@ -83,3 +83,12 @@ async def test_commands_packed_in_c_reach_redis_as_redis_py_would_send_them(smal
                 await redis.set("packed:refused", refused)      # type: ignore[arg-type]
         assert await redis.exists("packed:refused") == 0
         assert await redis.eval("return #ARGV", 0, *range(40)) == 40
+
+
+async def test_a_script_runs_again_after_the_server_lost_its_script_cache(small_pool: SmallPool) -> None:
+    async with small_pool(2, 1) as (redis, _):
+        script = Script(redis, "return {KEYS[1], ARGV[1], #ARGV}")
+        assert await script(keys=["k"], args=["a", 2]) == [b"k", b"a", 2]
+        await redis.script_flush()                      # a restart or SCRIPT FLUSH: NOSCRIPT next time
+        assert await script(keys=["k2"], args=["b"]) == [b"k2", b"b", 1]
+        assert await script(keys=["x"]) == [b"x"]                # no ARGV: the table stops at the nil

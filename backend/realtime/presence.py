@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.jsonutil import dumpb, loads
-from backend.kv import KV, REDIS_ERRORS, run_script_many
+from backend.kv import KV, REDIS_ERRORS, Script, run_script_many
 from backend.realtime.const import PRESENCE_JOINED, PRESENCE_LEFT
 from backend.realtime.frames import event_frame
 from backend.realtime.streams import sharded
@@ -107,8 +107,8 @@ class Presence:
         self._describe = describe
         self._local: dict[str, dict[int, _Local]] = {}
         # Both scripts announce on the channel: sharded pub/sub on a cluster, like every event.
-        self._join = redis.register_script(sharded(JOIN_LUA) if cluster else JOIN_LUA)
-        self._leave = redis.register_script(sharded(LEAVE_LUA) if cluster else LEAVE_LUA)
+        self._join = Script(redis, sharded(JOIN_LUA) if cluster else JOIN_LUA)
+        self._leave = Script(redis, sharded(LEAVE_LUA) if cluster else LEAVE_LUA)
         self._task: asyncio.Task[None] | None = None
 
     def _keys(self, channel: str) -> list[str]:

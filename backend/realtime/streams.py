@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.kv import KV
+from backend.kv import KV, Script
 from backend.realtime.const import STREAM_META_TTL
 
 # One round trip per publish, one order for every instance: the offset, the history entry, the
@@ -173,9 +173,9 @@ class Streams:
         self.history_ttl = history_ttl
         self._cluster = cluster
         self._script = sharded(PUBLISH_LUA) if cluster else PUBLISH_LUA
-        self._publish = redis.register_script(self._script)
-        self._publish_batch = redis.register_script(PUBLISH_MANY_LUA)
-        self._read = redis.register_script(READ_LUA)
+        self._publish = Script(redis, self._script)
+        self._publish_batch = Script(redis, PUBLISH_MANY_LUA)
+        self._read = Script(redis, READ_LUA)
 
     def keys(self, channel: str) -> tuple[str, str]:
         """The meta hash and the history stream of `channel` (same hash tag as its pub/sub name)."""

@@ -62,8 +62,16 @@ RESERVE = _reserve()
 CAR_EXISTS = compiled(select(cars.c.id).where(cars.c.id == bindparam("car_id")))
 
 
-def _split(row: asyncpg.Record, prefix: str) -> Row:
-    return {name[len(prefix):]: value for name, value in row.items() if name.startswith(prefix)}
+def _labels(prefix: str, table: Any) -> tuple[tuple[str, str], ...]:
+    """(result column, row key) of `table`'s columns as the statements label them (`car_` + name)."""
+    return tuple((prefix + column.name, column.name) for column in table.c)
+
+
+BOOKING_LABELS, CAR_LABELS = _labels("booking_", b), _labels("car_", cars)
+
+
+def _split(row: asyncpg.Record, labels: tuple[tuple[str, str], ...]) -> Row:
+    return {name: row[label] for label, name in labels}
 
 
 async def reserve(pool: asyncpg.Pool, user_id: int, car_id: int, ttl: float) -> tuple[Row, Row]:
@@ -84,7 +92,7 @@ async def reserve(pool: asyncpg.Pool, user_id: int, car_id: int, ttl: float) -> 
         if row["booking_id"] is None:
             found = await conn.fetchval(CAR_EXISTS.sql, *CAR_EXISTS.args(car_id=car_id))
             raise car_not_available() if found is not None else unknown_car(car_id)
-    return _split(row, "booking_"), _split(row, "car_")
+    return _split(row, BOOKING_LABELS), _split(row, CAR_LABELS)
 
 
 def _conflict_of(exc: asyncpg.UniqueViolationError) -> ApiError | Exception:
@@ -142,7 +150,6 @@ async def cancel(pool: asyncpg.Pool, user_id: int | None, booking_id: int) -> tu
             status = STATUS_OWN if own else STATUS_ANY
             found = await conn.fetchval(status.sql, *status.args(**values))
             raise not_found() if found is None else invalid_transition(found, "cancel")
-    booking, after = _split(row, "booking_"), _split(row, "car_")
+    booking, after = _split(row, BOOKING_LABELS), _split(row, CAR_LABELS)
     # Only the state changed: the row before is the row after with its old state.
-    before_state = after.pop("before_state")
-    return booking, {**after, "state": before_state}, after
+    return booking, {**after, "state": row["car_before_state"]}, after

@@ -277,8 +277,14 @@ def report(args: argparse.Namespace, rows: list[Row], notes: list[str]) -> str:
     def med(items: list[Row], key: str) -> float:
         return statistics.median(item[key] for item in items)
 
+    def services_of(items: list[Row]) -> str:
+        if not all("db_ms_per_req" in item and "kv_ms_per_req" in item for item in items):
+            return "–"
+        return f"{med(items, 'db_ms_per_req'):.3f} / {med(items, 'kv_ms_per_req'):.3f}"
+
     lines = ["| scenario | c | target | req/s | p50 ms | p99 ms | req per server CPU-s | CPU ms/req | × bare | "
-             "× FastAPI | timeouts / 5xx |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "× FastAPI | PostgreSQL / Valkey CPU ms/req | timeouts / 5xx |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for (scenario, connections), by_target in groups.items():
         bare = med(by_target["bare"], "per_cpu_s") if "bare" in by_target else None
         fast = med(by_target["fastapi"], "per_cpu_s") if "fastapi" in by_target else None
@@ -292,7 +298,7 @@ def report(args: argparse.Namespace, rows: list[Row], notes: list[str]) -> str:
             vs_fast = f"{per_cpu / fast:.2f}" if fast else "–"
             lines.append(f"| {title} | {connections} | {target} | {rps} | {med(items, 'p50_ms'):.2f} "
                          f"| {med(items, 'p99_ms'):.2f} | {per_cpu:,.0f} | {med(items, 'cpu_ms_per_req'):.3f} "
-                         f"| {vs_bare} | {vs_fast} | {sum(i['timeouts'] for i in items)} / "
+                         f"| {vs_bare} | {vs_fast} | {services_of(items)} | {sum(i['timeouts'] for i in items)} / "
                          f"{sum(i['5xx'] for i in items)} |")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = " ".join([".venv/bin/python", "scripts/bench/rest.py", *sys.argv[1:]])
